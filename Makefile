@@ -1,0 +1,64 @@
+# fstore front door: deps, build, test, demo, stop, bench.
+# Every target installs what it needs, so `make demo` and `make test` work on a fresh machine.
+
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+SANITIZE ?= OFF
+JOBS ?= $(shell nproc)
+
+DEB_PACKAGES := postgresql-15 postgresql-server-dev-15 libpqxx-dev libhiredis-dev \
+                nlohmann-json3-dev libboost1.81-dev redis-server libgtest-dev wrk \
+                cmake g++ make
+
+# Run privileged steps through sudo when we are not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build build-ext build-server install-ext test test-sanitize demo stop bench clean
+
+all: build
+
+# deps: install the Debian packages that are missing (non-interactive, idempotent).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "fstore: installing$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "fstore: all Debian packages present"; fi
+
+build: build-ext build-server
+
+build-ext:
+	$(MAKE) -f Makefile.pgxs -j$(JOBS)
+
+build-server:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DFSTORE_SANITIZE=$(SANITIZE) >/dev/null
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+install-ext: build-ext
+	$(SUDO) $(MAKE) -f Makefile.pgxs install
+
+# test: from nothing to every suite run against PostgreSQL and Redis started in a temp dir.
+test: deps build install-ext
+	BUILD_DIR=$(BUILD_DIR) tests/run_all.sh
+
+# test-sanitize: the server and tests built with ASan+UBSan, then the C++ suites on them.
+test-sanitize: deps install-ext
+	$(MAKE) build-server BUILD_DIR=build-asan BUILD_TYPE=Debug SANITIZE=ON
+	BUILD_DIR=build-asan FSTORE_SUITES="unit integration" tests/run_all.sh
+
+demo: deps build install-ext
+	tools/demo.sh start
+
+stop:
+	tools/demo.sh stop
+
+bench: deps build install-ext
+	bench/run_all.sh
+
+clean:
+	$(MAKE) -f Makefile.pgxs clean
+	rm -rf $(BUILD_DIR) build-asan

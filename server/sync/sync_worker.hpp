@@ -1,0 +1,50 @@
+// The sync worker: keeps Redis equal to PostgreSQL's point-in-time winners (see docs/architecture.md).
+// One runs inside every fstore-server; a PostgreSQL advisory lock makes exactly one of them active.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace fstore::sync {
+
+// A snapshot of the worker's state, for /ready and /metrics.
+struct SyncStatus {
+  bool leader = false;          // holds the advisory lock and is syncing
+  bool pg_connected = false;    // its PostgreSQL connection is up
+  bool redis_connected = false; // its Redis connection is up
+  bool caught_up = false;       // leader: queue drained and Redis marker present; follower: leader seen caught up
+  int64_t queue_depth = 0;      // rows in fstore.change_queue at the last look
+  double lag_seconds = 0;       // age of the oldest queued change at the last look
+  uint64_t batches_applied = 0;
+  uint64_t keys_written = 0;
+  uint64_t rebuilds = 0;        // full rebuilds of Redis from PostgreSQL
+  uint64_t pg_errors = 0;
+  uint64_t redis_errors = 0;
+  std::string last_error;       // empty when healthy
+};
+
+struct SyncOptions {
+  std::string pg_url;
+  std::string redis_url;
+  int batch_size = 5000;          // queue rows taken per transaction
+  int poll_interval_ms = 1000;    // wake up at least this often even without NOTIFY
+};
+
+class SyncWorker {
+ public:
+  explicit SyncWorker(SyncOptions options);
+  ~SyncWorker();
+  SyncWorker(const SyncWorker&) = delete;
+  SyncWorker& operator=(const SyncWorker&) = delete;
+
+  void start();                  // starts the background thread; returns at once
+  void stop();                   // asks the thread to finish its batch and joins it
+  SyncStatus status() const;     // thread-safe snapshot
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fstore::sync

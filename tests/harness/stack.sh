@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Start and stop the real services fstore's tests run against, on loopback, in a given directory.
+#
+#   stack.sh free-port                       print a free TCP port on 127.0.0.1
+#   stack.sh pg-start DIR PORT               initdb (once) and start PostgreSQL 15 in DIR
+#   stack.sh pg-stop DIR [MODE]              stop it (MODE: fast | immediate)
+#   stack.sh pg-restart DIR                  fast restart, same port
+#   stack.sh redis-start DIR PORT [persist]  start redis-server in DIR (no persistence unless 'persist')
+#   stack.sh redis-stop DIR                  stop it (SIGTERM, then wait)
+#
+# PostgreSQL refuses to run as root, so as root the cluster runs as the 'postgres' user.
+set -euo pipefail
+
+PG_BIN=${PG_BIN:-$(pg_config --bindir)}
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  echo "stack.sh: no free port found" >&2; return 1
+}
+
+pg_start() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$dir"
+    chmod a+x "$(dirname "$dir")"   # the postgres user must reach DIR through its (temporary) parent
+  fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; return 1; }
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 256MB
+max_connections = 200
+max_prepared_transactions = 10
+log_min_messages = warning
+CONF
+  fi
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null \
+    || { tail -20 "$dir/postgres.log" >&2; return 1; }
+}
+
+pg_stop() {
+  local dir=$1 mode=${2:-fast}
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null || true
+}
+
+redis_start() {
+  local dir=$1 port=$2 persist=${3:-}
+  mkdir -p "$dir"
+  local save='--save "" --appendonly no'
+  [ "$persist" = persist ] && save='--appendonly yes'
+  eval redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" $save --protected-mode yes
+  for _ in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "stack.sh: redis did not start on port $port" >&2; tail -5 "$dir/redis.log" >&2; return 1
+}
+
+redis_stop() {
+  local dir=$1 pid
+  [ -f "$dir/redis.pid" ] || return 0
+  pid=$(cat "$dir/redis.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  rm -f "$dir/redis.pid"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  free-port) free_port ;;
+  pg-start) pg_start "$@" ;;
+  pg-stop) pg_stop "$@" ;;
+  pg-restart) pg_stop "$1" fast; port=$(sed -n 's/^port = //p' "$1/data/postgresql.conf" | tail -1); pg_start "$1" "$port" ;;
+  redis-start) redis_start "$@" ;;
+  redis-stop) redis_stop "$@" ;;
+  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+esac

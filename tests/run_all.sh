@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs every fstore test suite against a PostgreSQL cluster and Redis started here, in a temporary
+# directory on free loopback ports, and stopped afterwards. Prints one summary line per suite.
+#
+# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration docs
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export FSTORE_SOURCE_DIR=$PWD
+export FSTORE_BUILD_DIR=${BUILD_DIR:-build}
+[[ $FSTORE_BUILD_DIR = /* ]] || FSTORE_BUILD_DIR=$PWD/$FSTORE_BUILD_DIR
+SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration docs"}
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+PG_BIN=$(pg_config --bindir)
+HARNESS=tests/harness/stack.sh
+
+WORK=$(mktemp -d /tmp/fstore-run-XXXXXX)
+chmod 755 "$WORK"
+export TMPDIR=$WORK
+PG_PORT=$($HARNESS free-port)
+declare -a SUMMARY=()
+FAILED=0
+
+cleanup() {
+  $HARNESS pg-stop "$WORK/pg" immediate
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+record() {  # record SUITE STATUS DETAIL
+  SUMMARY+=("$(printf '%-12s %-6s %s' "$1" "$2" "$3")")
+  [ "$2" = PASS ] || FAILED=1
+}
+
+want() { [[ " $SUITES " == *" $1 "* ]]; }
+
+echo "== starting PostgreSQL on 127.0.0.1:$PG_PORT in $WORK"
+if ! $HARNESS pg-start "$WORK/pg" "$PG_PORT"; then
+  echo "FATAL: PostgreSQL could not start; no suite can run" >&2
+  exit 1
+fi
+REGRESS_OPTS=(--host=127.0.0.1 --port="$PG_PORT" --user=postgres --bindir="$PG_BIN" --inputdir=regress)
+
+# pg_regress prints "All N tests passed." or "M of N tests failed."
+regress_line() { grep -E 'tests (passed|failed)|All [0-9]+ tests' "$1" | tail -1 | sed 's/[ =]*$//; s/^[ =]*//'; }
+
+if want regress; then
+  echo "== pg_regress"
+  tests=$(cd regress/sql && ls *.sql | sed 's/\.sql$//' | sort)
+  mkdir -p "$WORK/regress"
+  "$PGXS_DIR/test/regress/pg_regress" "${REGRESS_OPTS[@]}" --outputdir="$WORK/regress" \
+      --dbname=fstore_regress $tests >"$WORK/regress.out" 2>&1
+  rc=$?; cat "$WORK/regress.out"
+  [ $rc = 0 ] || cat "$WORK/regress/regression.diffs" 2>/dev/null | head -300
+  record regress "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(regress_line "$WORK/regress.out")"
+fi
+
+if want isolation; then
+  echo "== isolation"
+  specs=$(cd regress/specs && ls *.spec | sed 's/\.spec$//' | sort)
+  mkdir -p "$WORK/isolation"
+  "$PGXS_DIR/test/isolation/pg_isolation_regress" "${REGRESS_OPTS[@]}" --outputdir="$WORK/isolation" \
+      --dbname=fstore_isolation --load-extension=fstore $specs >"$WORK/isolation.out" 2>&1
+  rc=$?; cat "$WORK/isolation.out"
+  [ $rc = 0 ] || cat "$WORK/isolation/regression.diffs" 2>/dev/null | head -300
+  record isolation "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(regress_line "$WORK/isolation.out")"
+fi
+
+if want upgrade; then
+  echo "== upgrade paths"
+  out=$(PGPORT=$PG_PORT regress/upgrade_test.sh 2>&1); rc=$?
+  echo "$out"
+  record upgrade "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
+fi
+
+gtest_line() { grep -E '^\[  (PASSED|FAILED)  \]' "$1" | head -2 | tr '\n' ' '; }
+
+if want unit; then
+  echo "== unit tests"
+  "$FSTORE_BUILD_DIR/fstore_unit_tests" --gtest_brief=1 >"$WORK/unit.out" 2>&1
+  rc=$?; tail -40 "$WORK/unit.out"
+  record unit "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(gtest_line "$WORK/unit.out")"
+fi
+
+if want integration; then
+  echo "== integration tests"
+  "$FSTORE_BUILD_DIR/fstore_integration_tests" --gtest_brief=1 >"$WORK/integration.out" 2>&1
+  rc=$?; tail -60 "$WORK/integration.out"
+  record integration "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(gtest_line "$WORK/integration.out")"
+fi
+
+if want docs; then
+  echo "== docs examples"
+  out=$(PGPORT=$PG_PORT tests/docs_examples.sh 2>&1); rc=$?
+  echo "$out" | tail -30
+  record docs "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
+fi
+
+echo
+echo "== fstore test summary"
+printf '%s\n' "${SUMMARY[@]}"
+exit $FAILED
