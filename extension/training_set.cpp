@@ -496,7 +496,9 @@ Oid create_target(const std::string& target, const EntityRows& rows, const std::
   });
 }
 
-// Writes every entity row with its features, in input order, into the target table.
+// Writes every entity row with its features, in input order, into the target table. The table is
+// new, so inserts skip the free-space map and always append: a smaller row never lands in an
+// earlier page, and a scan of the result returns the entity rows' order.
 void write_target(Oid target, EntityRows& rows, const FeatureValues& values,
                   const std::vector<size_t>& output_columns) {
   pg_guard([&] {
@@ -526,13 +528,13 @@ void write_target(Oid target, EntityRows& rows, const FeatureValues& values,
       ExecStoreVirtualTuple(out);
       ExecMaterializeSlot(out);  // the tuplestore may reuse its read buffer
       if (++filled == kInsertBatch) {
-        table_multi_insert(rel, batch, filled, cid, 0, bistate);
+        table_multi_insert(rel, batch, filled, cid, TABLE_INSERT_SKIP_FSM, bistate);
         filled = 0;
       }
     }
-    if (filled) table_multi_insert(rel, batch, filled, cid, 0, bistate);
+    if (filled) table_multi_insert(rel, batch, filled, cid, TABLE_INSERT_SKIP_FSM, bistate);
     FreeBulkInsertState(bistate);
-    table_finish_bulk_insert(rel, 0);
+    table_finish_bulk_insert(rel, TABLE_INSERT_SKIP_FSM);
     for (int i = 0; i < kInsertBatch; ++i) ExecDropSingleTupleTableSlot(batch[i]);
     ExecDropSingleTupleTableSlot(in);
     table_close(rel, NoLock);
