@@ -11,8 +11,8 @@ for doc in README.md docs/*.md; do
   script=$(awk '/^```sql[[:space:]]*$/ {on = 1; n++; next} /^```/ {on = 0} on' "$doc")
   [ -n "$script" ] || continue
   count=$(grep -c '^```sql[[:space:]]*$' "$doc")
-  db="fstore_docs_$(basename "$doc" .md | tr -c 'a-zA-Z0-9_\n' '_')"
-  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+  db="fstore_docs_$(basename "$doc" .md | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n' '_')"
+  psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
   if out=$(printf '%s\n' "$script" | psql -X -q -v ON_ERROR_STOP=1 -d "$db" 2>&1 >/dev/null); then
     echo "ok: $doc ($count sql blocks)"
   else
