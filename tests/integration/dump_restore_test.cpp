@@ -63,9 +63,8 @@ TEST(DumpRestore, RegistryAndDataSurvive) {
                std::runtime_error);
   EXPECT_NE(in_restored("SELECT fstore.add_features('driver_stats', '[{\\\"name\\\": \\\"rating\\\", \\\"type\\\": \\\"int\\\"}]')")
                 .find("1.2.0"), std::string::npos);
-  EXPECT_EQ(in_restored("CREATE TABLE labels AS SELECT 1::bigint AS driver_id, timestamptz '2024-01-05' AS event_timestamp;"
-                        "SELECT fstore.create_training_set('ts', 'labels', feature_service => 'ranker')"),
-            "1\n");
+  in_restored("CREATE TABLE labels AS SELECT 1::bigint AS driver_id, timestamptz '2024-01-05' AS event_timestamp");
+  EXPECT_EQ(in_restored("SELECT fstore.create_training_set('ts', 'labels', feature_service => 'ranker')"), "1\n");
   EXPECT_EQ(in_restored("SELECT conv_rate || ' ' || city FROM ts"), "0.91 Lyon\n");  // driver 1's row at g = 91, the last before Jan 5
 }
 
