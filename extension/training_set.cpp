@@ -7,6 +7,7 @@
 //    point-in-time matcher (common/pit_join.hpp); then fetch each winning row once, in TID order.
 // 4. Create the target table and write entity rows plus features with table_multi_insert.
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +46,20 @@ extern "C" {
 namespace {
 
 using fstore::Error;
+
+// Reports how long a phase of the join took, at DEBUG1 (SET client_min_messages = debug1).
+class PhaseTimer {
+ public:
+  PhaseTimer() : start_(std::chrono::steady_clock::now()) {}
+  void report(const char* phase) {
+    auto now = std::chrono::steady_clock::now();
+    double ms = std::chrono::duration<double, std::milli>(now - start_).count();
+    start_ = now;
+    fstore::pg_guard([&] { elog(DEBUG1, "fstore training set: %s took %.1f ms", phase, ms); });
+  }
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
 using fstore::pg_guard;
 
 constexpr int kFetchBatch = 10000;       // entity rows per cursor fetch
@@ -101,6 +116,7 @@ struct ViewPlan {
   std::vector<AttrNumber> feature_atts;
   std::vector<Oid> feature_types;
   std::vector<int32> feature_typmods;
+  std::vector<bool> feature_byval;
 };
 
 // One entity taking part: its key column among the entity rows and its timeline.
@@ -356,6 +372,7 @@ Relation open_view(ViewPlan& v, const std::vector<FeaturePlan>& features) {
     v.feature_atts.push_back(att);
     v.feature_types.push_back(TupleDescAttr(desc, att - 1)->atttypid);
     v.feature_typmods.push_back(TupleDescAttr(desc, att - 1)->atttypmod);
+    v.feature_byval.push_back(TupleDescAttr(desc, att - 1)->attbyval);
   }
   return rel;
 }
@@ -384,16 +401,59 @@ void row_id_to_tid(uint64_t row_id, ItemPointer tid) {
   ItemPointerSet(tid, static_cast<BlockNumber>(row_id >> 16), static_cast<OffsetNumber>(row_id & 0xFFFF));
 }
 
-// Scans one view and returns, per entity row, the winning row's id (kNoRow: none).
-std::vector<uint64_t> match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const EntityRows& rows,
-                                 Snapshot snapshot, MemoryContext engine) {
-  fstore::pit::ViewMatcher matcher(*e.timeline);
-  MemoryContext scan_cxt = pg_guard([&] {
-    return AllocSetContextCreate(engine, "fstore view scan", ALLOCSET_DEFAULT_SIZES);
-  });
+// What the scan of one view leaves behind.
+struct ViewMatch {
+  std::unique_ptr<fstore::pit::ViewMatcher> matcher;
+  std::vector<uint32_t> winners;     // per entity row: winning timeline position, or kNoPosition
+  // When every requested feature is passed by value (numbers, booleans, timestamps), the scan keeps
+  // the values of each position's candidate here, so no winning row has to be fetched again.
+  Datum* captured_values = nullptr;  // [position * features + j]
+  bool* captured_nulls = nullptr;
+};
+
+// Scans one view once, offering every row to the matcher; returns the winners per entity row.
+ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const EntityRows& rows, Snapshot snapshot,
+                     MemoryContext engine) {
+  namespace pit = fstore::pit;
+  ViewMatch match;
+  match.matcher = std::make_unique<pit::ViewMatcher>(*e.timeline);
+  pit::ViewMatcher& matcher = *match.matcher;
+  size_t width = v.feature_atts.size();
+  bool capture = std::all_of(v.feature_byval.begin(), v.feature_byval.end(), [](bool b) { return b; });
   AttrNumber last_att = std::max({v.key_att, v.ts_att, v.created_att});
+  if (capture) last_att = std::max(last_att, *std::max_element(v.feature_atts.begin(), v.feature_atts.end()));
   Oid key_type = TupleDescAttr(RelationGetDescr(rel), v.key_att - 1)->atttypid;
+  bool integer_keys = key_kind(key_type) == KeyKind::Integer;
+
+  // Offers go to the matcher in batches (see pit_join.hpp): integer keys are resolved there, with
+  // prefetching; text and uuid keys are resolved here, while the tuple is still at hand.
+  int64_t raw_keys[pit::kBatch];
+  uint32_t key_ids[pit::kBatch];
+  uint32_t placed[pit::kBatch];
+  pit::Version versions[pit::kBatch];
+  std::vector<Datum> batch_values(capture ? pit::kBatch * width : 0);
+  std::vector<char> batch_nulls(batch_values.size());
+  size_t batched = 0;
+  auto flush = [&] {
+    if (integer_keys) matcher.offer_batch(e.dict, raw_keys, versions, batched, placed);
+    else matcher.offer_batch(key_ids, versions, batched, placed);
+    if (capture)
+      for (size_t i = 0; i < batched; ++i)
+        if (placed[i] != pit::kNoPosition)
+          for (size_t j = 0; j < width; ++j) {
+            match.captured_values[placed[i] * width + j] = batch_values[i * width + j];
+            match.captured_nulls[placed[i] * width + j] = batch_nulls[i * width + j];
+          }
+    batched = 0;
+  };
+
   pg_guard([&] {
+    if (capture) {
+      Size cells = Max(e.timeline->size() * width, (Size)1);
+      match.captured_values = static_cast<Datum*>(MemoryContextAllocHuge(engine, cells * sizeof(Datum)));
+      match.captured_nulls = static_cast<bool*>(MemoryContextAllocHuge(engine, cells * sizeof(bool)));
+    }
+    MemoryContext scan_cxt = AllocSetContextCreate(engine, "fstore view scan", ALLOCSET_DEFAULT_SIZES);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
     MemoryContext old = MemoryContextSwitchTo(scan_cxt);
@@ -405,34 +465,59 @@ std::vector<uint64_t> match_view(Relation rel, const ViewPlan& v, EntityPlan& e,
       }
       slot_getsomeattrs(slot, last_att);
       if (slot->tts_isnull[v.key_att - 1] || slot->tts_isnull[v.ts_att - 1]) continue;
-      uint32_t key = key_id(e.dict, key_type, slot->tts_values[v.key_att - 1], false);
-      if (key == fstore::pit::kNoKey) continue;
-      fstore::pit::Version version{DatumGetTimestampTz(slot->tts_values[v.ts_att - 1]), 0,
-                                   tid_to_row_id(&slot->tts_tid)};
+      Datum key = slot->tts_values[v.key_att - 1];
+      if (integer_keys) {
+        raw_keys[batched] = key_type == INT8OID ? DatumGetInt64(key)
+                            : key_type == INT4OID ? DatumGetInt32(key) : DatumGetInt16(key);
+      } else {
+        key_ids[batched] = key_id(e.dict, key_type, key, false);
+        if (key_ids[batched] == pit::kNoKey) continue;
+      }
+      pit::Version& version = versions[batched];
+      version = {DatumGetTimestampTz(slot->tts_values[v.ts_att - 1]), 0, tid_to_row_id(&slot->tts_tid)};
       if (v.created_att && !slot->tts_isnull[v.created_att - 1])
         version.created_ts = DatumGetTimestampTz(slot->tts_values[v.created_att - 1]);
-      matcher.offer(key, version);
+      if (capture)
+        for (size_t j = 0; j < width; ++j) {
+          batch_values[batched * width + j] = slot->tts_values[v.feature_atts[j] - 1];
+          batch_nulls[batched * width + j] = slot->tts_isnull[v.feature_atts[j] - 1];
+        }
+      if (++batched == pit::kBatch) flush();
     }
+    if (batched) flush();
     MemoryContextSwitchTo(old);
     table_endscan(scan);
     ExecDropSingleTupleTableSlot(slot);
     MemoryContextDelete(scan_cxt);
   });
-  return matcher.winners(rows.count, ttl_lower_bounds(v, rows));
+  match.winners = matcher.winners(rows.count, ttl_lower_bounds(v, rows));
+  return match;
 }
 
-// Fetches each winning row once, in physical order, and copies its feature values into `out`
-// starting at column `first_column`.
-void fetch_features(Relation rel, const ViewPlan& v, const std::vector<uint64_t>& winners, Snapshot snapshot,
-                    FeatureValues& out, size_t first_column, MemoryContext engine) {
+// Puts the winners' feature values into `out` from column `first_column` on: copied from what the
+// scan captured, or else fetched, each winning row once and in physical order.
+void fill_features(Relation rel, const ViewPlan& v, const ViewMatch& match, Snapshot snapshot, FeatureValues& out,
+                   size_t first_column, MemoryContext engine) {
+  namespace pit = fstore::pit;
+  size_t width = v.feature_atts.size();
+  if (match.captured_values) {
+    for (size_t row = 0; row < match.winners.size(); ++row) {
+      uint32_t pos = match.winners[row];
+      if (pos == pit::kNoPosition) continue;
+      for (size_t j = 0; j < width; ++j) {
+        out.values[row * out.width + first_column + j] = match.captured_values[pos * width + j];
+        out.nulls[row * out.width + first_column + j] = match.captured_nulls[pos * width + j];
+      }
+    }
+    return;
+  }
   std::vector<std::pair<uint64_t, uint32_t>> wanted;  // (row id, entity row)
-  for (uint32_t row = 0; row < winners.size(); ++row)
-    if (winners[row] != fstore::pit::kNoRow) wanted.emplace_back(winners[row], row);
+  for (uint32_t row = 0; row < match.winners.size(); ++row)
+    if (match.winners[row] != pit::kNoPosition) wanted.emplace_back(match.matcher->row_id_at(match.winners[row]), row);
   std::sort(wanted.begin(), wanted.end());
   pg_guard([&] {
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     MemoryContext old = MemoryContextSwitchTo(engine);
-    std::vector<int16> lens;
     size_t i = 0;
     while (i < wanted.size()) {
       if ((i % kInterruptEvery) == 0) CHECK_FOR_INTERRUPTS();
@@ -442,7 +527,7 @@ void fetch_features(Relation rel, const ViewPlan& v, const std::vector<uint64_t>
         elog(ERROR, "fstore: row of feature view \"%s\" vanished during the join", v.name.c_str());
       slot_getallattrs(slot);
       size_t first_row = i;
-      for (size_t j = 0; j < v.feature_atts.size(); ++j) {
+      for (size_t j = 0; j < width; ++j) {
         int att = v.feature_atts[j] - 1;
         bool isnull = slot->tts_isnull[att];
         Datum value = 0;
@@ -572,8 +657,11 @@ FSTORE_FUNCTION(fstore_create_training_set) {
       ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE), errmsg("relation \"%s\" already exists", target->c_str())));
   });
 
+  PhaseTimer timer;
   EntityRows rows = read_entity_rows(entity_rows_query(*entity_rows), entities, features, engine);
+  timer.report("reading entity rows");
   for (auto& e : entities) e->timeline = std::make_unique<fstore::pit::EntityTimeline>(e->key_ids, rows.times, e->dict.size());
+  timer.report("sorting entity rows");
 
   FeatureValues values;
   values.width = features.size();
@@ -590,8 +678,10 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   for (auto& v : views) {
     EntityPlan& e = **std::find_if(entities.begin(), entities.end(), [&](auto& p) { return p->name == v.entity; });
     Relation rel = open_view(v, features);
-    std::vector<uint64_t> winners = match_view(rel, v, e, rows, snapshot, engine);
-    fetch_features(rel, v, winners, snapshot, values, column, engine);
+    ViewMatch match = match_view(rel, v, e, rows, snapshot, engine);
+    timer.report("scanning and matching a view");
+    fill_features(rel, v, match, snapshot, values, column, engine);
+    timer.report("filling in the features");
     pg_guard([&] { table_close(rel, NoLock); });
     for (size_t j = 0; j < v.features.size(); ++j) output_columns.push_back(column + j);
     column += v.features.size();
@@ -600,6 +690,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
 
   Oid target_oid = create_target(*target, rows, features, views);
   write_target(target_oid, rows, values, output_columns);
+  timer.report("writing the target table");
 
   pg_guard([&] {
     tuplestore_end(rows.store);

@@ -49,16 +49,29 @@ TEST(SemVer, ParsesAndBumps) {
   EXPECT_FALSE(fstore::parse_semver(""));
 }
 
-TEST(KeyDictionary, InternsIntegersAndStrings) {
+// One dictionary holds the keys of one entity: integers or strings, never both.
+TEST(KeyDictionary, InternsIntegers) {
   fstore::pit::KeyDictionary dict;
   EXPECT_EQ(dict.intern(int64_t{42}), 0u);
-  EXPECT_EQ(dict.intern(int64_t{7}), 1u);
+  EXPECT_EQ(dict.intern(int64_t{-7}), 1u);
   EXPECT_EQ(dict.intern(int64_t{42}), 0u);
-  // Many short strings: the stored keys must survive growth of the dictionary.
-  for (int i = 0; i < 1000; ++i) dict.intern(std::string_view(std::to_string(i)));
-  EXPECT_EQ(dict.find(std::string_view("999")), dict.intern(std::string_view("999")));
-  EXPECT_EQ(dict.find(std::string_view("1000")), fstore::pit::kNoKey);
+  // Far past the initial table size: ids stay stable across growth.
+  for (int64_t i = 0; i < 100000; ++i) dict.intern(i * 7919);
+  EXPECT_EQ(dict.find(int64_t{42}), 0u);
+  EXPECT_EQ(dict.find(int64_t{-7}), 1u);
+  EXPECT_EQ(dict.find(int64_t{7919 * 99999}), dict.size() - 1);
   EXPECT_EQ(dict.find(int64_t{8}), fstore::pit::kNoKey);
+}
+
+TEST(KeyDictionary, InternsStrings) {
+  fstore::pit::KeyDictionary dict;
+  EXPECT_EQ(dict.intern(std::string_view("a")), 0u);
+  // Many short strings: the stored keys must survive growth of the dictionary.
+  for (int i = 0; i < 5000; ++i) dict.intern(std::string_view(std::to_string(i)));
+  EXPECT_EQ(dict.find(std::string_view("a")), 0u);
+  EXPECT_EQ(dict.find(std::string_view("4999")), dict.size() - 1);
+  EXPECT_EQ(dict.find(std::string_view("5000")), fstore::pit::kNoKey);
+  EXPECT_EQ(dict.find(std::string_view("")), fstore::pit::kNoKey);
 }
 
 struct FeatureRow {
@@ -101,13 +114,29 @@ TEST(PointInTime, MatchesBruteForceOnRandomData) {
                       static_cast<int64_t>(rng() % 3), i});
     fstore::pit::EntityTimeline timeline(key_ids, times, keys);
     fstore::pit::ViewMatcher matcher(timeline);
-    for (auto& r : rows) matcher.offer(r.key < keys ? r.key : fstore::pit::kNoKey, {r.event_ts, r.created_ts, r.id});
-    auto got = matcher.winners(entity_rows, with_ttl ? lower : std::vector<int64_t>{});
+    // Half the rounds offer one by one, half in batches.
+    if (round % 2) {
+      for (auto& r : rows) matcher.offer(r.key < keys ? r.key : fstore::pit::kNoKey, {r.event_ts, r.created_ts, r.id});
+    } else {
+      uint32_t ids[fstore::pit::kBatch], placed[fstore::pit::kBatch];
+      fstore::pit::Version versions[fstore::pit::kBatch];
+      for (size_t start = 0; start < rows.size(); start += fstore::pit::kBatch) {
+        size_t n = std::min(fstore::pit::kBatch, rows.size() - start);
+        for (size_t i = 0; i < n; ++i) {
+          const auto& r = rows[start + i];
+          ids[i] = r.key < keys ? r.key : fstore::pit::kNoKey;
+          versions[i] = {r.event_ts, r.created_ts, r.id};
+        }
+        matcher.offer_batch(ids, versions, n, placed);
+      }
+    }
+    auto positions = matcher.winners(entity_rows, with_ttl ? lower : std::vector<int64_t>{});
     for (size_t i = 0; i < entity_rows; ++i) {
+      uint64_t got = positions[i] == fstore::pit::kNoPosition ? fstore::pit::kNoRow : matcher.row_id_at(positions[i]);
       uint64_t want = key_ids[i] == fstore::pit::kNoKey
                           ? fstore::pit::kNoRow
                           : brute_force(key_ids[i], times[i], rows, with_ttl ? &lower[i] : nullptr);
-      ASSERT_EQ(got[i], want) << "round " << round << " row " << i;
+      ASSERT_EQ(got, want) << "round " << round << " row " << i;
     }
   }
 }
