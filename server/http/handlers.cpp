@@ -217,6 +217,8 @@ std::string pg_message(const std::string& what) {
   std::string m = what;
   if (m.rfind("ERROR:", 0) == 0) m = m.substr(6);
   while (!m.empty() && m.front() == ' ') m.erase(0, 1);
+  for (const char* cut : {"\nCONTEXT:", "\nLINE ", "\nQUERY:"})
+    if (auto pos = m.find(cut); pos != std::string::npos) m.erase(pos);
   while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
   return m;
 }
