@@ -232,6 +232,8 @@ void HttpServer::do_accept() {
       socket.close(ignored);
     } else {
       ++app_.metrics.connections_accepted;
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       std::make_shared<Session>(std::move(socket), app_, *this)->run();
     }
     do_accept();
