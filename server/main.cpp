@@ -1,28 +1,130 @@
-// PLACEHOLDER fstore-server main until the HTTP server lands (issue 4): runs only the sync worker.
-#include "sync/sync_worker.hpp"
+// fstore-server: serves online features over HTTP (docs/http-api.md) and, unless --no-sync, runs
+// the sync worker that keeps Redis equal to PostgreSQL. Exit status: 0 after SIGTERM/SIGINT
+// (in-flight requests drained), 2 for bad options, 1 when it cannot listen.
+#include "config.hpp"
+#include "http/app.hpp"
+#include "http/server.hpp"
+#include "log.hpp"
+
+#include <boost/asio.hpp>
+
+#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <string>
+#include <cstdlib>
+#include <iostream>
 #include <thread>
 
+using namespace fstore::server;
+namespace net = boost::asio;
+
 namespace {
-volatile std::sig_atomic_t stop_requested = 0;
-void on_signal(int) { stop_requested = 1; }
+
+// Raises the open-file limit to its hard maximum: every client connection is a descriptor.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  fstore::sync::SyncOptions options;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--pg")) options.pg_url = argv[++i];
-    else if (!std::strcmp(argv[i], "--redis")) options.redis_url = argv[++i];
+  std::vector<std::string> args(argv + 1, argv + argc);
+  ParseResult parsed = parse_config(args, [](const char* n) { return std::getenv(n); });
+  if (parsed.help) {
+    std::cout << usage();
+    return 0;
   }
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
-  fstore::sync::SyncWorker worker(options);
-  worker.start();
-  while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  worker.stop();
+  if (!parsed.config) {
+    std::cerr << "fstore-server: " << parsed.error << "\n\n" << usage();
+    return 2;
+  }
+  RedisEndpoint endpoint;
+  if (!parse_redis_url(parsed.config->redis_url, endpoint)) {
+    std::cerr << "fstore-server: bad --redis URL '" << redact_url(parsed.config->redis_url)
+              << "' (expected redis://[:password@]host:port[/db])\n";
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  App app;
+  app.config = *parsed.config;
+  const Config& cfg = app.config;
+  int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  net::io_context ioc(threads);
+
+  if (cfg.no_auth)
+    log_warn("*** --no-auth: AUTHENTICATION IS OFF. Anyone who can reach " + cfg.listen_host + ":" +
+             std::to_string(cfg.listen_port) + " can read and ingest features. For local work only. ***");
+
+  app.pg = std::make_unique<PgPool>(cfg.pg_url, cfg.pg_connections, static_cast<size_t>(cfg.pg_queue_limit), app.metrics);
+  app.auth = std::make_unique<TokenAuth>(*app.pg, app.metrics, std::chrono::milliseconds(cfg.token_cache_ms));
+  TokenAuth* auth = app.auth.get();
+  app.registry = std::make_unique<RegistryWatcher>(cfg.pg_url, app.metrics, [auth] { auth->clear(); });
+  app.redis = std::make_unique<RedisClient>(ioc, endpoint, cfg.redis_connections, app.metrics,
+                                            std::chrono::milliseconds(cfg.redis_timeout_ms));
+  HttpServer server(ioc, app);
+  try {
+    server.listen(cfg.listen_host, cfg.listen_port);
+  } catch (const std::exception& e) {
+    log_error(e.what());
+    return 1;
+  }
+  app.pg->start();
+  app.registry->start();
+  app.redis->start();
+  if (!cfg.no_sync) {
+    fstore::sync::SyncOptions sync_options;
+    sync_options.pg_url = cfg.pg_url;
+    sync_options.redis_url = cfg.redis_url;
+    app.sync = std::make_unique<fstore::sync::SyncWorker>(sync_options);
+    app.sync->start();
+  } else {
+    log_info("--no-sync: this process does not run the sync worker");
+  }
+  server.start();
+
+  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to --drain-timeout-ms), exit 0.
+  net::signal_set signals(ioc, SIGTERM, SIGINT);
+  net::steady_timer drain_timer(ioc);
+  auto drain_deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+  std::function<void()> wait_drained;
+  wait_drained = [&] {
+    if (server.open_connections() == 0 || std::chrono::steady_clock::now() > *drain_deadline) {
+      if (server.open_connections() > 0)
+        log_warn("drain timeout: closing " + std::to_string(server.open_connections()) + " connections");
+      app.redis->stop();
+      ioc.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { wait_drained(); });
+  };
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log_info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining");
+    app.draining = true;
+    server.drain();
+    *drain_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms);
+    wait_drained();
+  });
+
+  log_info("listening on http://" + cfg.listen_host + ":" + std::to_string(cfg.listen_port) + " with " +
+           std::to_string(threads) + " threads; PostgreSQL " + redact_url(cfg.pg_url) + ", Redis " +
+           redact_url(cfg.redis_url));
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+
+  if (app.sync) app.sync->stop();
+  app.registry->stop();
+  app.pg->stop();
+  log_info("stopped");
   return 0;
 }

@@ -1,0 +1,337 @@
+// The handlers of every route, as plain functions of (app, request, respond).
+#include "http/app.hpp"
+#include "http/route_match.hpp"
+#include "log.hpp"
+#include "online/json_text.hpp"
+#include "online/online_query.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <chrono>
+
+namespace fstore::server {
+
+using json = nlohmann::json;
+
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+HttpReply json_reply(unsigned status, std::string body, Route route) {
+  HttpReply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.route = route;
+  return r;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Adds a Warning header (RFC 7234 code 299) per warning.
+void add_warnings(HttpReply& r, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) r.headers.emplace_back("Warning", "299 fstore \"" + w + "\"");
+}
+
+// GET /health: the process runs.
+void health(App&, const RouteMatch&, Respond respond) {
+  respond(json_reply(200, "{\"status\":\"ok\"}", Route::health));
+}
+
+// GET /ready: PostgreSQL and Redis reachable and (unless --no-sync) the online store caught up.
+void ready(App& app, const RouteMatch&, Respond respond) {
+  std::vector<std::string> reasons;
+  if (!app.registry->connected()) {
+    std::string e = app.registry->last_error();
+    reasons.push_back("PostgreSQL is not reachable" + (e.empty() ? std::string() : ": " + e));
+  } else if (!app.registry->loaded()) {
+    reasons.push_back("registry not loaded yet");
+  }
+  if (!app.redis->connected()) {
+    std::string e = app.redis->last_error();
+    reasons.push_back("Redis is not reachable" + (e.empty() ? std::string() : ": " + e));
+  }
+  json sync = nullptr;
+  if (app.sync) {
+    auto s = app.sync->status();
+    sync = {{"leader", s.leader}, {"caught_up", s.caught_up}, {"queue_depth", s.queue_depth},
+            {"lag_seconds", s.lag_seconds}, {"last_error", s.last_error}};
+    if (!s.caught_up)
+      reasons.push_back("the online store is not caught up (sync queue depth " + std::to_string(s.queue_depth) +
+                        (s.last_error.empty() ? "" : ", " + s.last_error) + ")");
+  }
+  if (app.draining) reasons.push_back("shutting down");
+  if (reasons.empty()) {
+    respond(json_reply(200, dump({{"status", "ready"}, {"sync", sync}}), Route::ready));
+    return;
+  }
+  std::string message;
+  for (const auto& r : reasons) message += (message.empty() ? "" : "; ") + r;
+  json body = {{"error", {{"code", "not_ready"}, {"message", message}, {"reasons", reasons}}}};
+  respond(json_reply(503, dump(body), Route::ready));
+}
+
+// GET /metrics: Prometheus text, with the sync worker's status and connection gauges.
+void metrics(App& app, const RouteMatch&, Respond respond) {
+  std::vector<Metrics::Sample> extra = {
+      {"fstore_pg_connected", "The registry's PostgreSQL connection is up.", "gauge", app.registry->connected() ? 1.0 : 0.0},
+      {"fstore_redis_connected", "At least one read-path Redis connection is up.", "gauge", app.redis->connected() ? 1.0 : 0.0},
+      {"fstore_registry_views", "Feature views in the registry snapshot.", "gauge",
+       static_cast<double>(app.registry->current()->views().size())},
+  };
+  if (app.sync) {
+    auto s = app.sync->status();
+    extra.insert(extra.end(), {
+        {"fstore_sync_leader", "This server holds the sync lock.", "gauge", s.leader ? 1.0 : 0.0},
+        {"fstore_sync_pg_connected", "The sync worker's PostgreSQL connection is up.", "gauge", s.pg_connected ? 1.0 : 0.0},
+        {"fstore_sync_redis_connected", "The sync worker's Redis connection is up.", "gauge", s.redis_connected ? 1.0 : 0.0},
+        {"fstore_sync_caught_up", "The online store is caught up.", "gauge", s.caught_up ? 1.0 : 0.0},
+        {"fstore_sync_queue_depth", "Changes waiting for Redis.", "gauge", static_cast<double>(s.queue_depth)},
+        {"fstore_sync_lag_seconds", "Age of the oldest change waiting for Redis.", "gauge", s.lag_seconds},
+        {"fstore_sync_batches_applied_total", "Sync batches written to Redis.", "counter", static_cast<double>(s.batches_applied)},
+        {"fstore_sync_keys_written_total", "Redis keys written by the sync worker.", "counter", static_cast<double>(s.keys_written)},
+        {"fstore_sync_rebuilds_total", "Full rebuilds of Redis from PostgreSQL.", "counter", static_cast<double>(s.rebuilds)},
+        {"fstore_sync_pg_errors_total", "PostgreSQL errors of the sync worker.", "counter", static_cast<double>(s.pg_errors)},
+        {"fstore_sync_redis_errors_total", "Redis errors of the sync worker.", "counter", static_cast<double>(s.redis_errors)},
+    });
+  }
+  HttpReply r = json_reply(200, app.metrics.render(extra), Route::metrics);
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  respond(std::move(r));
+}
+
+// A view's metadata with its features' metadata.
+json view_json(const FeatureView& v) {
+  json j = v.metadata;
+  json features = json::array();
+  for (const auto& f : v.features) features.push_back(f.metadata);
+  j["features"] = std::move(features);
+  return j;
+}
+
+// GET /groups: every feature view with its features.
+void groups(App& app, const RouteMatch&, Respond respond) {
+  auto reg = app.registry->current();
+  json out = json::array();
+  for (const auto& [name, v] : reg->views()) out.push_back(view_json(v));
+  json services = json::array();
+  for (const auto& [name, s] : reg->services()) services.push_back(s.metadata);
+  respond(json_reply(200, dump({{"groups", out}, {"feature_services", services}}), Route::groups));
+}
+
+// GET /features: every feature with its metadata.
+void features(App& app, const RouteMatch&, Respond respond) {
+  auto reg = app.registry->current();
+  json out = json::array();
+  for (const auto& [name, v] : reg->views())
+    for (const auto& f : v.features) out.push_back(f.metadata);
+  respond(json_reply(200, dump({{"features", out}}), Route::features));
+}
+
+// GET /features/{view}/{feature}/metadata
+void feature_metadata(App& app, const RouteMatch& m, Respond respond) {
+  auto reg = app.registry->current();
+  const FeatureView* v = valid_name(m.params[0]) ? reg->view(m.params[0]) : nullptr;
+  if (!v) return respond(error_reply(404, "not_found", "feature view '" + m.params[0].substr(0, 200) + "' does not exist", Route::feature_metadata));
+  const Feature* f = valid_name(m.params[1]) ? v->find(m.params[1]) : nullptr;
+  if (!f) return respond(error_reply(404, "not_found", "feature '" + v->name + ":" + m.params[1].substr(0, 200) + "' does not exist", Route::feature_metadata));
+  json j = f->metadata;
+  j["view_ttl_seconds"] = v->ttl_seconds ? json(*v->ttl_seconds) : json(nullptr);
+  j["join_key"] = v->join_key;
+  respond(json_reply(200, dump(j), Route::feature_metadata));
+}
+
+// GET /features/{view}/{entity_key}?features=a,b: one entity's latest values.
+void entity_features(App& app, const RouteMatch& m, Respond respond) {
+  const Route route = Route::entity_features;
+  auto reg = app.registry->current();
+  const std::string& vname = m.params[0];
+  const FeatureView* v = valid_name(vname) ? reg->view(vname) : nullptr;
+  if (!v) return respond(error_reply(404, "not_found", "feature view '" + vname.substr(0, 200) + "' does not exist", route));
+  if (!v->online) return respond(error_reply(404, "not_found", "feature view '" + vname + "' is not online (online => false)", route));
+  std::vector<const Feature*> wanted;
+  auto requested = query_values(m.query, "features");
+  if (!requested.empty()) {
+    for (const auto& list : requested)
+      for (const auto& name : split_list(list)) {
+        const Feature* f = valid_name(name) ? v->find(name) : nullptr;
+        if (!f) return respond(error_reply(404, "not_found", "feature '" + vname + ":" + name.substr(0, 200) + "' does not exist", route));
+        if (f->status == "archived")
+          return respond(error_reply(404, "archived", "feature '" + vname + ":" + name + "' is archived and no longer served", route));
+        wanted.push_back(f);
+      }
+    if (wanted.size() > app.config.max_features)
+      return respond(error_reply(413, "too_many_features", "at most " + std::to_string(app.config.max_features) + " features per request", route));
+  } else {
+    for (const auto& f : v->features)
+      if (f.status == "active" || f.status == "deprecated") wanted.push_back(&f);
+  }
+  std::string error;
+  auto key_text = key_text_from_string(m.params[1], v->key_type, error);
+  if (!key_text) return respond(error_reply(400, "invalid_entity_key", error, route));
+  std::string command = hmget_command(redis_key(v->name, *key_text), wanted);
+  app.redis->submit(std::move(command), 1,
+      [reg, v, key = *key_text, wanted = std::move(wanted), respond](bool ok, std::vector<RedisValue>&& replies, const std::string& err) {
+        if (!ok) return respond(error_reply(503, "redis_unavailable", err, route));
+        if (replies.size() != 1 || replies[0].type == RedisValue::Type::error)
+          return respond(error_reply(503, "redis_error", replies.empty() ? "no reply" : replies[0].str, route));
+        auto body = encode_entity_response(*v, key, wanted, replies[0], now_us());
+        if (!body)
+          return respond(error_reply(404, "not_found", "entity '" + key.substr(0, 200) + "' not found in feature view '" + v->name + "'", route));
+        HttpReply r = json_reply(200, std::move(*body), route);
+        std::vector<std::string> warnings;
+        for (const auto* f : wanted)
+          if (f->status == "deprecated") warnings.push_back("feature " + v->name + ":" + f->name + " is deprecated");
+        add_warnings(r, warnings);
+        respond(std::move(r));
+      });
+}
+
+// POST /get-online-features: Feast's request, column-major response.
+void online_features(App& app, const std::shared_ptr<HttpRequest>& req, Respond respond) {
+  const Route route = Route::online_features;
+  auto plan = std::make_shared<OnlinePlan>();
+  Limits limits{app.config.max_entities, app.config.max_features};
+  if (auto err = plan_online_request(app.registry->current(), req->body, limits, *plan))
+    return respond(error_reply(err->status, err->code, err->message, route));
+  auto finish = [plan, respond](bool ok, std::vector<RedisValue>&& replies, const std::string& err) {
+    if (!ok) return respond(error_reply(503, "redis_unavailable", err, route));
+    auto body = encode_online_response(*plan, replies, now_us());
+    if (!body) {
+      std::string msg = "unexpected Redis reply";
+      for (const auto& r : replies) if (r.type == RedisValue::Type::error) { msg = r.str; break; }
+      return respond(error_reply(503, "redis_error", msg, route));
+    }
+    HttpReply r = json_reply(200, std::move(*body), route);
+    add_warnings(r, deprecation_warnings(plan->features));
+    respond(std::move(r));
+  };
+  if (plan->command_count() == 0) return finish(true, {}, "");
+  app.redis->submit(plan->commands(), plan->command_count(), std::move(finish));
+}
+
+// The first line of a PostgreSQL error message, without the "ERROR:  " prefix.
+std::string pg_message(const std::string& what) {
+  std::string m = what;
+  if (m.rfind("ERROR:", 0) == 0) m = m.substr(6);
+  while (!m.empty() && m.front() == ' ') m.erase(0, 1);
+  for (const char* cut : {"\nCONTEXT:", "\nLINE ", "\nQUERY:"})
+    if (auto pos = m.find(cut); pos != std::string::npos) m.erase(pos);
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+
+// POST /ingest/{view}?on_error=raise|reject: through fstore.ingest, on a PostgreSQL worker.
+void ingest(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>& req, Respond respond) {
+  const Route route = Route::ingest;
+  const std::string& view = m.params[0];
+  if (!valid_name(view)) return respond(error_reply(404, "not_found", "feature view '" + view.substr(0, 200) + "' does not exist", route));
+  std::string on_error = "raise";
+  if (auto v = query_values(m.query, "on_error"); !v.empty()) on_error = v.back();
+  if (on_error != "raise" && on_error != "reject")
+    return respond(error_reply(400, "bad_request", "on_error must be 'raise' or 'reject'", route));
+  size_t first = req->body.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || (req->body[first] != '{' && req->body[first] != '['))
+    return respond(error_reply(400, "invalid_json", "the body must be one JSON object or an array of them", route));
+  if (!json::accept(req->body))
+    return respond(error_reply(400, "invalid_json", "the request body is not valid JSON", route));
+  Metrics* metrics = &app.metrics;
+  bool queued = app.pg->submit([req, view, on_error, respond, metrics](pqxx::connection* conn, const std::string& connect_error) {
+    if (!conn) return respond(error_reply(503, "pg_unavailable", "PostgreSQL is not reachable: " + connect_error, route));
+    try {
+      pqxx::work tx(*conn);
+      auto r = tx.exec_params("SELECT fstore.ingest($1, $2::jsonb, $3)", view, req->body, on_error);
+      tx.commit();
+      long long rows = r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
+      json body = {{"view", view}, {"rows_loaded", rows}, {"on_error", on_error}};
+      respond(json_reply(200, dump(body), route));
+    } catch (const pqxx::sql_error& e) {
+      const std::string& state = e.sqlstate();
+      std::string msg = pg_message(e.what());
+      if (state == "42704") return respond(error_reply(404, "not_found", msg, route));
+      if (state == "42501") return respond(error_reply(403, "forbidden", msg, route));
+      if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0)
+        return respond(error_reply(422, "validation_failed", msg, route));
+      ++metrics->pg_errors;
+      log_error("ingest into " + view + " failed: " + state + " " + msg);
+      respond(error_reply(500, "internal", "PostgreSQL error " + state + ": " + msg, route));
+    } catch (const pqxx::broken_connection& e) {
+      ++metrics->pg_errors;
+      respond(error_reply(503, "pg_unavailable", pg_message(e.what()), route));
+    } catch (const std::exception& e) {
+      ++metrics->pg_errors;
+      respond(error_reply(503, "pg_unavailable", pg_message(e.what()), route));
+    }
+  });
+  if (!queued) respond(error_reply(503, "overloaded", "too many requests waiting for PostgreSQL", route));
+}
+
+// Runs the handler of a matched, authorized request.
+void dispatch(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>& req, Respond respond) {
+  switch (m.route) {
+    case Route::health: return health(app, m, std::move(respond));
+    case Route::ready: return ready(app, m, std::move(respond));
+    case Route::metrics: return metrics(app, m, std::move(respond));
+    case Route::groups: return groups(app, m, std::move(respond));
+    case Route::features: return features(app, m, std::move(respond));
+    case Route::feature_metadata: return feature_metadata(app, m, std::move(respond));
+    case Route::entity_features: return entity_features(app, m, std::move(respond));
+    case Route::online_features: return online_features(app, req, std::move(respond));
+    case Route::ingest: return ingest(app, m, req, std::move(respond));
+    default: return respond(error_reply(404, "not_found", "no such route", Route::other));
+  }
+}
+
+}  // namespace
+
+HttpReply error_reply(unsigned status, const std::string& code, const std::string& message, Route route) {
+  return json_reply(status, error_body(code, message), route);
+}
+
+size_t body_limit_for(const Config& config, std::string_view target) {
+  return target.rfind("/ingest/", 0) == 0 ? config.max_ingest_body_bytes : config.max_body_bytes;
+}
+
+void handle_request(App& app, std::shared_ptr<HttpRequest> req, Respond respond) {
+  try {
+    RouteMatch m = match_route(req->method, req->target);
+    if (m.bad_encoding) return respond(error_reply(400, "bad_request", "malformed percent-encoding in the URL"));
+    if (!m.found) return respond(error_reply(404, "not_found", "no such route: " + req->target.substr(0, 200)));
+    if (!m.method_ok) {
+      HttpReply r = error_reply(405, "method_not_allowed", "use " + std::string(m.allow) + " on this path", m.route);
+      r.headers.emplace_back("Allow", m.allow);
+      return respond(std::move(r));
+    }
+    bool open = m.route == Route::health || m.route == Route::ready || m.route == Route::metrics;
+    if (open || app.config.no_auth) return dispatch(app, m, req, std::move(respond));
+    std::string token = bearer_token(req->authorization);
+    if (token.empty()) {
+      HttpReply r = error_reply(401, "unauthorized", "missing or malformed Authorization: Bearer <token>", m.route);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return respond(std::move(r));
+    }
+    App* a = &app;
+    app.auth->check(token, [a, m, req, respond](AuthResult result) {
+      try {
+        if (result.kind == AuthResult::Kind::unavailable)
+          return respond(error_reply(503, "pg_unavailable", "cannot check the token: " + result.error, m.route));
+        if (result.kind == AuthResult::Kind::invalid) {
+          HttpReply r = error_reply(401, "unauthorized", "unknown or revoked token", m.route);
+          r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+          return respond(std::move(r));
+        }
+        if (m.route == Route::ingest && result.role != Role::writer)
+          return respond(error_reply(403, "forbidden", "ingest needs a writer token", m.route));
+        dispatch(*a, m, req, respond);
+      } catch (const std::exception& e) {
+        respond(error_reply(500, "internal", e.what(), m.route));
+      }
+    });
+  } catch (const std::exception& e) {
+    respond(error_reply(500, "internal", e.what()));
+  }
+}
+
+}  // namespace fstore::server

@@ -1,0 +1,270 @@
+#include "http/server.hpp"
+
+#include "log.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <optional>
+
+namespace fstore::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// One client connection.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, App& app, HttpServer& server)
+      : stream_(std::move(socket)), app_(app), server_(server),
+        buffer_(app.config.max_header_bytes + 64 * 1024) {
+    ++app_.metrics.connections_open;
+  }
+
+  ~Session() {
+    --app_.metrics.connections_open;
+    if (registered_) server_.remove(self_it_);
+  }
+
+  void run() {
+    self_it_ = server_.add(weak_from_this());
+    registered_ = true;
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_wait(); });
+  }
+
+  // Closes the connection if no request is in progress (drain); busy sessions close after replying.
+  void close_if_idle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  // Waits for the first bytes of the next request under the idle timeout (unless already buffered).
+  void do_wait() {
+    if (app_.draining) return do_close();
+    if (buffer_.size() > 0) return do_read_header();
+    stream_.expires_after(std::chrono::milliseconds(requests_ == 0 ? app_.config.read_timeout_ms : app_.config.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->buffer_.commit(n);
+      if (ec) return self->on_error(ec, false);
+      self->do_read_header();
+    });
+  }
+
+  // Reads the request line and headers with a fresh parser, under the read timeout.
+  void do_read_header() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(app_.config.max_header_bytes, UINT32_MAX)));
+    parser_->body_limit(std::max(app_.config.max_body_bytes, app_.config.max_ingest_body_bytes));
+    started_ = std::chrono::steady_clock::now();
+    stream_.expires_after(std::chrono::milliseconds(app_.config.read_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->on_error(ec, true);
+      self->on_header();
+    });
+  }
+
+  // Applies the route's body limit, then reads the body.
+  void on_header() {
+    auto& req = parser_->get();
+    size_t limit = body_limit_for(app_.config, std::string_view(req.target().data(), req.target().size()));
+    if (auto len = parser_->content_length(); len && *len > limit) {
+      ++app_.metrics.bad_requests;
+      return reply_and_close(413, "body_too_large", "the request body is larger than " + std::to_string(limit) + " bytes");
+    }
+    parser_->body_limit(limit);
+    if (parser_->is_done()) return on_request();
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->on_error(ec, true);
+      self->on_request();
+    });
+  }
+
+  // Hands the complete request to the router.
+  void on_request() {
+    stream_.expires_never();
+    auto msg = parser_->release();
+    parser_.reset();
+    ++requests_;
+    busy_ = true;
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    auto req = std::make_shared<HttpRequest>();
+    req->method = std::string(msg.method_string());
+    req->target = std::string(msg.target());
+    if (auto it = msg.find(http::field::authorization); it != msg.end()) req->authorization = std::string(it->value());
+    req->body = std::move(msg.body());
+    ++app_.metrics.requests_in_flight;
+    auto responded = std::make_shared<std::atomic<bool>>(false);
+    handle_request(app_, std::move(req), [self = shared_from_this(), responded](HttpReply reply) {
+      if (responded->exchange(true)) return;  // exactly once
+      net::dispatch(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable { self->send(std::move(reply)); });
+    });
+  }
+
+  // Writes a reply; keeps the connection unless the client, a limit or drain says otherwise.
+  void send(HttpReply reply) {
+    --app_.metrics.requests_in_flight;
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    app_.metrics.observe_request(reply.route, static_cast<int>(reply.status), seconds);
+    bool keep = keep_alive_ && !app_.draining && requests_ < app_.config.max_requests_per_connection;
+    write_response(reply, keep);
+  }
+
+  void write_response(HttpReply& reply, bool keep) {
+    res_ = {};
+    res_.result(static_cast<http::status>(reply.status));
+    res_.version(version_ == 10 ? 10 : 11);
+    res_.set(http::field::server, "fstore");
+    res_.set(http::field::content_type, reply.content_type);
+    for (auto& [k, v] : reply.headers) res_.insert(k, v);
+    res_.keep_alive(keep);
+    res_.body() = std::move(reply.body);
+    res_.prepare_payload();
+    stream_.expires_after(std::chrono::milliseconds(app_.config.write_timeout_ms));
+    http::async_write(stream_, res_, [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+      self->busy_ = false;
+      if (ec) {
+        if (ec == beast::error::timeout) ++self->app_.metrics.timeouts;
+        return self->do_close();
+      }
+      if (!keep) return self->do_close();
+      self->do_wait();
+    });
+  }
+
+  // A malformed or oversized request: answer it (best effort) and close.
+  void reply_and_close(unsigned status, const std::string& code, const std::string& message) {
+    busy_ = true;
+    HttpReply r = error_reply(status, code, message);
+    app_.metrics.observe_request(Route::other, static_cast<int>(status), 0);
+    version_ = 11;
+    write_response(r, false);
+  }
+
+  void on_error(beast::error_code ec, bool reading_request) {
+    if (ec == beast::error::timeout) {
+      ++app_.metrics.timeouts;
+      return do_close();
+    }
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted || ec == net::error::bad_descriptor || !reading_request)
+      return do_close();
+    ++app_.metrics.bad_requests;
+    if (ec == http::error::body_limit) return reply_and_close(413, "body_too_large", "the request body is too large");
+    if (ec == http::error::header_limit)
+      return reply_and_close(431, "headers_too_large", "the request line and headers are larger than " +
+                                                            std::to_string(app_.config.max_header_bytes) + " bytes");
+    if (ec == http::error::buffer_overflow)
+      return reply_and_close(431, "headers_too_large", "the request line and headers are too large");
+    if (ec == http::error::partial_message) return do_close();
+    if (ec.category() == beast::error_code(http::error::bad_target).category())
+      return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
+    do_close();
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  App& app_;
+  HttpServer& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  std::chrono::steady_clock::time_point started_;
+  size_t requests_ = 0;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  std::atomic<bool> busy_{false};
+  bool registered_ = false;
+  std::list<std::weak_ptr<Session>>::iterator self_it_;
+};
+
+HttpServer::HttpServer(net::io_context& ioc, App& app)
+    : ioc_(ioc), app_(app), acceptor_(net::make_strand(ioc)), retry_timer_(acceptor_.get_executor()) {}
+
+void HttpServer::listen(const std::string& host, uint16_t port) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec) {
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) throw std::runtime_error("cannot resolve listen address '" + host + "': " + ec.message());
+    address = results.begin()->endpoint().address();
+  }
+  tcp::endpoint endpoint(address, port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(4096, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+}
+
+void HttpServer::start() {
+  net::dispatch(acceptor_.get_executor(), [this] { do_accept(); });
+}
+
+void HttpServer::do_accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // Out of file descriptors and the like: pause instead of spinning.
+      log_error("accept failed: " + ec.message());
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait([this](beast::error_code e) { if (!e) do_accept(); });
+      return;
+    }
+    if (static_cast<size_t>(app_.metrics.connections_open.load()) >= app_.config.max_connections) {
+      ++app_.metrics.connections_rejected;
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      ++app_.metrics.connections_accepted;
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<Session>(std::move(socket), app_, *this)->run();
+    }
+    do_accept();
+  });
+}
+
+void HttpServer::drain() {
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+    retry_timer_.cancel();
+  });
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    draining_ = true;
+    for (auto& w : sessions_) if (auto s = w.lock()) live.push_back(std::move(s));
+  }
+  for (auto& s : live) s->close_if_idle();
+}
+
+int64_t HttpServer::open_connections() const { return app_.metrics.connections_open.load(); }
+
+std::list<std::weak_ptr<Session>>::iterator HttpServer::add(std::weak_ptr<Session> s) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sessions_.insert(sessions_.end(), std::move(s));
+}
+
+void HttpServer::remove(std::list<std::weak_ptr<Session>>::iterator it) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sessions_.erase(it);
+}
+
+}  // namespace fstore::server

@@ -1,0 +1,101 @@
+#include "online/json_text.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cstdio>
+
+namespace fstore::server {
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void append_json_fragment(std::string& out, std::string_view fragment) {
+  // Fast paths for what to_jsonb writes most: plain numbers, true/false/null.
+  bool simple = !fragment.empty();
+  for (char c : fragment)
+    if (!((c >= '0' && c <= '9') || c == '-' || c == '.' || c == 'e' || c == 'E' || c == '+')) { simple = false; break; }
+  if (simple && (fragment[0] == '-' || (fragment[0] >= '0' && fragment[0] <= '9')) &&
+      nlohmann::json::accept(fragment)) {
+    out.append(fragment);
+    return;
+  }
+  if (fragment == "null" || fragment == "true" || fragment == "false") {
+    out.append(fragment);
+    return;
+  }
+  if (nlohmann::json::accept(fragment)) out.append(fragment);
+  else append_json_string(out, fragment);
+}
+
+namespace {
+// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  if (m <= 2) ++y;
+}
+}  // namespace
+
+std::string format_timestamp_us(int64_t micros) {
+  int64_t secs = micros / 1000000;
+  int64_t frac = micros % 1000000;
+  if (frac < 0) { frac += 1000000; --secs; }
+  int64_t days = secs / 86400;
+  int64_t rem = secs % 86400;
+  if (rem < 0) { rem += 86400; --days; }
+  int64_t y;
+  unsigned m, d;
+  civil_from_days(days, y, m, d);
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m, d,
+                        static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
+  std::string out(buf, static_cast<size_t>(n));
+  if (frac) {
+    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
+    out += buf;
+  }
+  out += 'Z';
+  return out;
+}
+
+bool parse_int64(std::string_view s, int64_t& out) {
+  if (s.empty()) return false;
+  const char* b = s.data();
+  const char* e = s.data() + s.size();
+  if (*b == '+') ++b;
+  if (b == e || (*b == '-' && b != s.data())) return false;
+  auto [p, ec] = std::from_chars(b, e, out);
+  return ec == std::errc() && p == e;
+}
+
+}  // namespace fstore::server

@@ -1,0 +1,396 @@
+#include "online/online_query.hpp"
+
+#include "online/json_text.hpp"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace fstore::server {
+
+using ojson = nlohmann::ordered_json;
+
+bool integer_key_type(const std::string& t) {
+  return t == "bigint" || t == "integer" || t == "smallint";
+}
+
+namespace {
+
+// Range of an integer key type.
+void int_range(const std::string& t, int64_t& lo, int64_t& hi) {
+  if (t == "integer") { lo = std::numeric_limits<int32_t>::min(); hi = std::numeric_limits<int32_t>::max(); }
+  else if (t == "smallint") { lo = std::numeric_limits<int16_t>::min(); hi = std::numeric_limits<int16_t>::max(); }
+  else { lo = std::numeric_limits<int64_t>::min(); hi = std::numeric_limits<int64_t>::max(); }
+}
+
+// Canonical text of a uuid as PostgreSQL prints it; nullopt when not a uuid.
+std::optional<std::string> canonical_uuid(std::string_view s) {
+  if (s.size() >= 2 && s.front() == '{' && s.back() == '}') s = s.substr(1, s.size() - 2);
+  std::string hex;
+  for (char c : s) {
+    if (c == '-') continue;
+    if (!isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    hex.push_back(static_cast<char>(tolower(static_cast<unsigned char>(c))));
+  }
+  if (hex.size() != 32) return std::nullopt;
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+}
+
+}  // namespace
+
+std::optional<std::string> key_text_from_string(std::string_view value, const std::string& key_type,
+                                                std::string& error) {
+  if (integer_key_type(key_type)) {
+    int64_t v, lo, hi;
+    int_range(key_type, lo, hi);
+    std::string_view trimmed = value;
+    while (!trimmed.empty() && trimmed.front() == ' ') trimmed.remove_prefix(1);
+    while (!trimmed.empty() && trimmed.back() == ' ') trimmed.remove_suffix(1);
+    if (!parse_int64(trimmed, v) || v < lo || v > hi) {
+      error = "entity key '" + std::string(value.substr(0, 100)) + "' is not a valid " + key_type;
+      return std::nullopt;
+    }
+    return std::to_string(v);
+  }
+  if (key_type == "uuid") {
+    auto u = canonical_uuid(value);
+    if (!u) error = "entity key '" + std::string(value.substr(0, 100)) + "' is not a valid uuid";
+    return u;
+  }
+  if (value.find('\0') != std::string_view::npos) {
+    error = "entity key contains a NUL byte";
+    return std::nullopt;
+  }
+  return std::string(value);
+}
+
+std::optional<std::string> key_text_from_json(const ojson& value, const std::string& key_type, std::string& error) {
+  if (value.is_string()) return key_text_from_string(value.get_ref<const std::string&>(), key_type, error);
+  if (value.is_number_integer()) {
+    std::string text = value.is_number_unsigned() ? std::to_string(value.get<uint64_t>()) : std::to_string(value.get<int64_t>());
+    return key_text_from_string(text, key_type, error);
+  }
+  if (value.is_number_float()) {
+    double d = value.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) {
+      return key_text_from_string(std::to_string(static_cast<int64_t>(d)), key_type, error);
+    }
+  }
+  error = "entity key " + value.dump().substr(0, 100) + " is not a valid " + key_type;
+  return std::nullopt;
+}
+
+std::string redis_key(const std::string& view, const std::string& key_text) {
+  std::string k;
+  k.reserve(11 + view.size() + key_text.size());
+  k += "fstore:v1:";
+  k += view;
+  k += ':';
+  k += key_text;
+  return k;
+}
+
+std::optional<ApiError> resolve_features(const Registry& registry, const std::vector<std::string>& refs,
+                                         bool full_feature_names, std::vector<ServedFeature>& out) {
+  auto add = [&](const FeatureView& v, const Feature& f) {
+    out.push_back(ServedFeature{&v, &f, full_feature_names ? v.name + "__" + f.name : f.name});
+  };
+  for (const auto& ref : refs) {
+    auto colon = ref.find(':');
+    if (colon == std::string::npos)
+      return ApiError{400, "bad_request", "feature reference '" + ref.substr(0, 200) + "' is not view:feature"};
+    std::string vname = ref.substr(0, colon), fname = ref.substr(colon + 1);
+    const FeatureView* v = valid_name(vname) ? registry.view(vname) : nullptr;
+    if (!v) return ApiError{404, "not_found", "feature view '" + vname.substr(0, 200) + "' does not exist"};
+    if (!v->online)
+      return ApiError{404, "not_found", "feature view '" + vname + "' is not online (online => false)"};
+    if (fname == "*") {
+      for (const auto& f : v->features)
+        if (f.status == "active" || f.status == "deprecated") add(*v, f);
+      continue;
+    }
+    const Feature* f = valid_name(fname) ? v->find(fname) : nullptr;
+    if (!f) return ApiError{404, "not_found", "feature '" + vname + ":" + fname.substr(0, 200) + "' does not exist"};
+    if (f->status == "archived")
+      return ApiError{404, "archived", "feature '" + vname + ":" + fname + "' is archived and no longer served"};
+    add(*v, *f);
+  }
+  std::set<std::string> seen;
+  for (const auto& s : out)
+    if (!seen.insert(s.column).second)
+      return ApiError{400, "duplicate_feature",
+                      "feature name '" + s.column + "' appears twice; ask for it once or set \"full_feature_names\": true"};
+  return std::nullopt;
+}
+
+std::vector<std::string> deprecation_warnings(const std::vector<ServedFeature>& features) {
+  std::vector<std::string> w;
+  for (const auto& s : features)
+    if (s.feature->status == "deprecated") w.push_back("feature " + s.view->name + ":" + s.feature->name + " is deprecated");
+  return w;
+}
+
+std::string hmget_command(const std::string& key, const std::vector<const Feature*>& features) {
+  std::vector<std::string_view> args;
+  args.reserve(3 + features.size());
+  args.push_back("HMGET");
+  args.push_back(key);
+  args.push_back("@event_ts");
+  for (const auto* f : features) args.push_back(f->name);
+  std::string out;
+  append_command(out, args);
+  return out;
+}
+
+std::string OnlinePlan::commands() const {
+  std::string out;
+  for (const auto& g : groups) {
+    std::vector<std::string_view> args;
+    args.reserve(3 + g.features.size());
+    args.push_back("HMGET");
+    args.push_back("");
+    args.push_back("@event_ts");
+    for (size_t i : g.features) args.push_back(features[i].feature->name);
+    for (const auto& key : g.keys) {
+      args[1] = key;
+      append_command(out, args);
+    }
+  }
+  return out;
+}
+
+std::optional<ApiError> plan_online_request(std::shared_ptr<const Registry> registry, const std::string& body,
+                                            const Limits& limits, OnlinePlan& plan) {
+  plan.registry = registry;
+  ojson req = ojson::parse(body, nullptr, false);
+  if (req.is_discarded()) return ApiError{400, "invalid_json", "the request body is not valid JSON"};
+  if (!req.is_object()) return ApiError{400, "bad_request", "the request body must be a JSON object"};
+  auto features_it = req.find("features");
+  auto service_it = req.find("feature_service");
+  bool has_features = features_it != req.end() && !features_it->is_null();
+  bool has_service = service_it != req.end() && !service_it->is_null();
+  if (has_features == has_service)
+    return ApiError{400, "bad_request", "give exactly one of \"features\" and \"feature_service\""};
+  bool full_names = false;
+  if (auto it = req.find("full_feature_names"); it != req.end() && !it->is_null()) {
+    if (!it->is_boolean()) return ApiError{400, "bad_request", "\"full_feature_names\" must be true or false"};
+    full_names = it->get<bool>();
+  }
+  std::vector<std::string> refs;
+  if (has_features) {
+    if (!features_it->is_array()) return ApiError{400, "bad_request", "\"features\" must be an array of \"view:feature\" strings"};
+    if (features_it->size() > limits.max_features)
+      return ApiError{413, "too_many_features", "at most " + std::to_string(limits.max_features) + " feature references per request"};
+    for (const auto& r : *features_it) {
+      if (!r.is_string()) return ApiError{400, "bad_request", "\"features\" must be an array of \"view:feature\" strings"};
+      refs.push_back(r.get<std::string>());
+    }
+    if (refs.empty()) return ApiError{400, "bad_request", "\"features\" is empty"};
+  } else {
+    if (!service_it->is_string()) return ApiError{400, "bad_request", "\"feature_service\" must be a string"};
+    const std::string& name = service_it->get_ref<const std::string&>();
+    const FeatureService* s = valid_name(name) ? registry->service(name) : nullptr;
+    if (!s) return ApiError{404, "not_found", "feature service '" + name.substr(0, 200) + "' does not exist"};
+    refs = s->features;
+  }
+  auto ent = req.find("entities");
+  if (ent == req.end() || !ent->is_object() || ent->empty())
+    return ApiError{400, "bad_request", "\"entities\" must be an object of join key -> array of keys"};
+  size_t rows = 0;
+  bool first = true;
+  for (auto it = ent->begin(); it != ent->end(); ++it) {
+    if (!it->is_array()) return ApiError{400, "bad_request", "entities[\"" + it.key().substr(0, 100) + "\"] must be an array"};
+    if (it->size() > limits.max_entities)
+      return ApiError{413, "too_many_entities", std::to_string(it->size()) + " entities in one request; the limit is " +
+                                                    std::to_string(limits.max_entities)};
+    if (!first && it->size() != rows)
+      return ApiError{400, "bad_request", "every entities array must have the same length"};
+    rows = it->size();
+    first = false;
+  }
+  if (auto err = resolve_features(*registry, refs, full_names, plan.features)) return err;
+  plan.rows = rows;
+  for (auto it = ent->begin(); it != ent->end(); ++it)
+    plan.key_columns.push_back(OnlinePlan::KeyColumn{it.key(), std::vector<ojson>(it->begin(), it->end())});
+  // One group per view, in the order of first appearance.
+  for (size_t i = 0; i < plan.features.size(); ++i) {
+    const FeatureView* v = plan.features[i].view;
+    OnlinePlan::ViewGroup* g = nullptr;
+    for (auto& existing : plan.groups) if (existing.view == v) g = &existing;
+    if (!g) {
+      plan.groups.push_back(OnlinePlan::ViewGroup{v, {}, {}});
+      g = &plan.groups.back();
+    }
+    g->features.push_back(i);
+  }
+  for (auto& g : plan.groups) {
+    const OnlinePlan::KeyColumn* col = nullptr;
+    for (const auto& c : plan.key_columns) if (c.name == g.view->join_key) col = &c;
+    if (!col)
+      return ApiError{400, "missing_join_key", "feature view '" + g.view->name + "' needs entities[\"" + g.view->join_key + "\"]"};
+    g.keys.reserve(rows);
+    for (const auto& value : col->values) {
+      std::string error;
+      auto text = key_text_from_json(value, g.view->key_type, error);
+      if (!text) return ApiError{400, "invalid_entity_key", error + " (join key " + g.view->join_key + ")"};
+      g.keys.push_back(redis_key(g.view->name, *text));
+    }
+  }
+  return std::nullopt;
+}
+
+Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<double>& ttl_seconds, int64_t now_us) {
+  const auto& el = reply.elements;
+  int64_t event_us = 0;
+  if (el.empty() || el[0].type != RedisValue::Type::string || !parse_int64(el[0].str, event_us))
+    return Cell{"NOT_FOUND", {}, 0};
+  if (i + 1 >= el.size() || el[i + 1].type != RedisValue::Type::string) return Cell{"NOT_FOUND", {}, 0};
+  std::string_view v = el[i + 1].str;
+  if (v == "null") return Cell{"NULL_VALUE", {}, event_us};
+  if (ttl_seconds && static_cast<double>(now_us - event_us) > *ttl_seconds * 1e6)
+    return Cell{"OUTSIDE_MAX_AGE", v, event_us};
+  return Cell{"PRESENT", v, event_us};
+}
+
+namespace {
+const std::string kEpoch = "\"1970-01-01T00:00:00Z\"";
+
+bool is_hmget_reply(const RedisValue& r) { return r.type == RedisValue::Type::array; }
+}  // namespace
+
+std::optional<std::string> encode_online_response(const OnlinePlan& plan, const std::vector<RedisValue>& replies,
+                                                  int64_t now_us) {
+  if (replies.size() != plan.command_count()) return std::nullopt;
+  for (const auto& r : replies) if (!is_hmget_reply(r)) return std::nullopt;
+  std::string out;
+  out.reserve(256 + plan.rows * (plan.features.size() + plan.key_columns.size()) * 48);
+  out += "{\"metadata\":{\"feature_names\":[";
+  bool first = true;
+  for (const auto& c : plan.key_columns) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, c.name);
+  }
+  for (const auto& f : plan.features) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, f.column);
+  }
+  out += "]},\"results\":[";
+  first = true;
+  for (const auto& c : plan.key_columns) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"values\":[";
+    for (size_t r = 0; r < plan.rows; ++r) {
+      if (r) out += ',';
+      out += c.values[r].dump();
+    }
+    out += "],\"statuses\":[";
+    for (size_t r = 0; r < plan.rows; ++r) out += r ? ",\"PRESENT\"" : "\"PRESENT\"";
+    out += "],\"event_timestamps\":[";
+    for (size_t r = 0; r < plan.rows; ++r) {
+      if (r) out += ',';
+      out += kEpoch;
+    }
+    out += "]}";
+  }
+  // Position of each feature inside its group's HMGET (after @event_ts) and the group's first reply.
+  std::vector<size_t> field(plan.features.size()), base(plan.features.size());
+  for (size_t g = 0; g < plan.groups.size(); ++g)
+    for (size_t j = 0; j < plan.groups[g].features.size(); ++j) {
+      field[plan.groups[g].features[j]] = j;
+      base[plan.groups[g].features[j]] = g * plan.rows;
+    }
+  std::vector<Cell> cells(plan.rows);
+  for (size_t f = 0; f < plan.features.size(); ++f) {
+    const auto& ttl = plan.features[f].view->ttl_seconds;
+    for (size_t r = 0; r < plan.rows; ++r) cells[r] = evaluate_cell(replies[base[f] + r], field[f], ttl, now_us);
+    if (!first) out += ',';
+    first = false;
+    out += "{\"values\":[";
+    for (size_t r = 0; r < plan.rows; ++r) {
+      if (r) out += ',';
+      if (cells[r].value.empty()) out += "null";
+      else append_json_fragment(out, cells[r].value);
+    }
+    out += "],\"statuses\":[";
+    for (size_t r = 0; r < plan.rows; ++r) {
+      if (r) out += ',';
+      out += '"';
+      out += cells[r].status;
+      out += '"';
+    }
+    out += "],\"event_timestamps\":[";
+    for (size_t r = 0; r < plan.rows; ++r) {
+      if (r) out += ',';
+      out += '"';
+      out += format_timestamp_us(cells[r].event_us);
+      out += '"';
+    }
+    out += "]}";
+  }
+  out += "]";
+  auto warnings = deprecation_warnings(plan.features);
+  if (!warnings.empty()) {
+    out += ",\"warnings\":[";
+    for (size_t i = 0; i < warnings.size(); ++i) {
+      if (i) out += ',';
+      append_json_string(out, warnings[i]);
+    }
+    out += "]";
+  }
+  out += "}";
+  return out;
+}
+
+std::optional<std::string> encode_entity_response(const FeatureView& view, const std::string& key_text,
+                                                  const std::vector<const Feature*>& features,
+                                                  const RedisValue& reply, int64_t now_us) {
+  int64_t event_us = 0;
+  if (reply.type != RedisValue::Type::array || reply.elements.empty() ||
+      reply.elements[0].type != RedisValue::Type::string || !parse_int64(reply.elements[0].str, event_us))
+    return std::nullopt;
+  std::string out = "{\"view\":";
+  append_json_string(out, view.name);
+  out += ",\"entity_key\":";
+  if (integer_key_type(view.key_type)) out += key_text;
+  else append_json_string(out, key_text);
+  out += ",\"event_timestamp\":\"" + format_timestamp_us(event_us) + "\",\"features\":{";
+  std::string statuses = ",\"statuses\":{";
+  std::vector<std::string> warnings;
+  for (size_t i = 0; i < features.size(); ++i) {
+    Cell c = evaluate_cell(reply, i, view.ttl_seconds, now_us);
+    if (i) { out += ','; statuses += ','; }
+    append_json_string(out, features[i]->name);
+    out += ':';
+    if (c.value.empty()) out += "null";
+    else append_json_fragment(out, c.value);
+    append_json_string(statuses, features[i]->name);
+    statuses += ":\"";
+    statuses += c.status;
+    statuses += '"';
+    if (features[i]->status == "deprecated") warnings.push_back("feature " + view.name + ":" + features[i]->name + " is deprecated");
+  }
+  out += "}";
+  out += statuses;
+  out += "}";
+  if (!warnings.empty()) {
+    out += ",\"warnings\":[";
+    for (size_t i = 0; i < warnings.size(); ++i) {
+      if (i) out += ',';
+      append_json_string(out, warnings[i]);
+    }
+    out += "]";
+  }
+  out += "}";
+  return out;
+}
+
+std::string error_body(const std::string& code, const std::string& message) {
+  nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace fstore::server

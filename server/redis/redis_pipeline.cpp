@@ -1,0 +1,316 @@
+#include "redis/redis_pipeline.hpp"
+
+#include "log.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <charconv>
+
+namespace fstore::server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+bool parse_redis_url(const std::string& url, RedisEndpoint& out) {
+  RedisEndpoint ep;
+  std::string rest = url;
+  if (rest.rfind("redis://", 0) == 0) rest = rest.substr(8);
+  else if (rest.find("://") != std::string::npos) return false;
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    std::string db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!db.empty()) {
+      auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), ep.db);
+      if (ec != std::errc() || p != db.data() + db.size() || ep.db < 0) return false;
+    }
+  }
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    std::string userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = userinfo.find(':');
+    ep.password = colon == std::string::npos ? userinfo : userinfo.substr(colon + 1);
+  }
+  if (rest.empty()) return false;
+  if (auto colon = rest.rfind(':'); colon != std::string::npos && rest.find(']') == std::string::npos) {
+    ep.host = rest.substr(0, colon);
+    ep.port = rest.substr(colon + 1);
+  } else {
+    ep.host = rest;
+  }
+  if (ep.host.empty() || ep.port.empty()) return false;
+  for (char c : ep.port) if (c < '0' || c > '9') return false;
+  out = ep;
+  return true;
+}
+
+void append_command(std::string& out, const std::vector<std::string_view>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (auto a : args) { argv.push_back(a.data()); lens.push_back(a.size()); }
+  char* cmd = nullptr;
+  int len = redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
+  if (len < 0 || !cmd) throw std::bad_alloc();
+  out.append(cmd, static_cast<size_t>(len));
+  redisFreeCommand(cmd);
+}
+
+namespace {
+// Copies a hiredis reply into a RedisValue.
+RedisValue convert(const redisReply* r) {
+  RedisValue v;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: v.type = RedisValue::Type::string; v.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_STATUS: v.type = RedisValue::Type::status; v.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_ERROR: v.type = RedisValue::Type::error; v.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_INTEGER: v.type = RedisValue::Type::integer; v.integer = r->integer; break;
+    case REDIS_REPLY_ARRAY:
+      v.type = RedisValue::Type::array;
+      v.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(convert(r->element[i]));
+      break;
+    default: v.type = RedisValue::Type::nil;
+  }
+  return v;
+}
+}  // namespace
+
+RedisPipeline::RedisPipeline(net::io_context& ioc, RedisEndpoint endpoint, Metrics& metrics,
+                             std::chrono::milliseconds timeout)
+    : ioc_(ioc), strand_(net::make_strand(ioc)), socket_(strand_), resolver_(strand_),
+      reconnect_timer_(strand_), watchdog_(strand_), endpoint_(std::move(endpoint)), metrics_(metrics),
+      timeout_(timeout), reader_(redisReaderCreate()), read_buf_(64 * 1024) {}
+
+RedisPipeline::~RedisPipeline() {
+  if (reader_) redisReaderFree(reader_);
+}
+
+std::string RedisPipeline::last_error() const {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  return last_error_;
+}
+
+void RedisPipeline::start() {
+  net::dispatch(strand_, [self = shared_from_this()] {
+    self->do_resolve();
+    self->start_watchdog();
+  });
+}
+
+void RedisPipeline::stop() {
+  net::dispatch(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->reconnect_timer_.cancel();
+    self->watchdog_.cancel();
+    self->resolver_.cancel();
+    self->fail("fstore-server is shutting down");
+  });
+}
+
+void RedisPipeline::submit(std::string commands, size_t count, RedisCallback done) {
+  net::post(strand_, [self = shared_from_this(), commands = std::move(commands), count,
+                      done = std::move(done)]() mutable {
+    if (!self->connected_ || self->stopped_) {
+      done(false, {}, "Redis is not reachable");
+      return;
+    }
+    self->out_ += commands;
+    self->pending_.push_back(Pending{count, std::move(done), {}, std::chrono::steady_clock::now()});
+    self->pending_.back().replies.reserve(count);
+    if (!self->writing_now_) self->do_write();
+  });
+}
+
+// Resolves and connects; on_connect follows.
+void RedisPipeline::do_resolve() {
+  if (stopped_) return;
+  auto gen = ++generation_;
+  resolver_.async_resolve(endpoint_.host, endpoint_.port,
+      net::bind_executor(strand_, [self = shared_from_this(), gen](const boost::system::error_code& ec,
+                                                                   tcp::resolver::results_type results) {
+        if (gen != self->generation_) return;
+        if (ec) return self->on_connect(ec);
+        net::async_connect(self->socket_, results,
+            net::bind_executor(self->strand_, [self, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
+              if (gen != self->generation_) return;
+              self->on_connect(ec2);
+            }));
+      }));
+}
+
+void RedisPipeline::on_connect(const boost::system::error_code& ec) {
+  if (stopped_) return;
+  if (ec) {
+    std::string msg = "cannot reach Redis at " + endpoint_.host + ":" + endpoint_.port + ": " + ec.message();
+    {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      last_error_ = msg;
+    }
+    if (!reported_down_) log_error(msg + " -- retrying every 500 ms; GET /ready answers 503 meanwhile");
+    reported_down_ = true;
+    ++metrics_.redis_errors;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    return schedule_reconnect();
+  }
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  if (reported_down_) log_info("Redis at " + endpoint_.host + ":" + endpoint_.port + " reachable again");
+  reported_down_ = false;
+  {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    last_error_.clear();
+  }
+  connected_ = true;
+  auto check = [](const char* what) {
+    return [what](bool ok, std::vector<RedisValue>&& r, const std::string& err) {
+      if (!ok || r.empty() || r[0].type == RedisValue::Type::error)
+        log_error(std::string("Redis ") + what + " failed: " + (ok && !r.empty() ? r[0].str : err));
+    };
+  };
+  std::string setup;
+  if (!endpoint_.password.empty()) {
+    append_command(setup, {"AUTH", endpoint_.password});
+    pending_.push_front(Pending{1, check("AUTH"), {}, std::chrono::steady_clock::now()});
+  }
+  if (endpoint_.db != 0) {
+    std::string db = std::to_string(endpoint_.db);
+    append_command(setup, {"SELECT", db});
+    // after AUTH, before anything queued
+    pending_.insert(pending_.begin() + (endpoint_.password.empty() ? 0 : 1),
+                    Pending{1, check("SELECT"), {}, std::chrono::steady_clock::now()});
+  }
+  out_ = setup + out_;
+  do_read();
+  if (!out_.empty() && !writing_now_) do_write();
+}
+
+// Sends everything queued so far in one write; what arrives meanwhile goes in the next one.
+void RedisPipeline::do_write() {
+  writing_.clear();
+  writing_.swap(out_);
+  writing_now_ = true;
+  net::async_write(socket_, net::buffer(writing_),
+      net::bind_executor(strand_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t) {
+        if (gen != self->generation_) return;
+        self->writing_now_ = false;
+        if (ec) return self->fail("Redis write failed: " + ec.message());
+        if (!self->out_.empty()) self->do_write();
+      }));
+}
+
+void RedisPipeline::do_read() {
+  socket_.async_read_some(net::buffer(read_buf_),
+      net::bind_executor(strand_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t n) {
+        if (gen != self->generation_) return;
+        self->on_read(ec, n);
+      }));
+}
+
+// Parses every complete reply and completes batches in order.
+void RedisPipeline::on_read(const boost::system::error_code& ec, size_t n) {
+  if (ec) return fail("Redis connection lost: " + ec.message());
+  if (redisReaderFeed(reader_, read_buf_.data(), n) != REDIS_OK) return fail("Redis protocol error");
+  for (;;) {
+    void* raw = nullptr;
+    if (redisReaderGetReply(reader_, &raw) != REDIS_OK) return fail("Redis protocol error");
+    if (!raw) break;
+    auto* reply = static_cast<redisReply*>(raw);
+    RedisValue value = convert(reply);
+    freeReplyObject(reply);
+    if (pending_.empty()) return fail("Redis sent a reply nobody asked for");
+    auto& front = pending_.front();
+    if (value.type == RedisValue::Type::error) ++metrics_.redis_errors;
+    front.replies.push_back(std::move(value));
+    if (front.replies.size() == front.count) {
+      Pending done = std::move(front);
+      pending_.pop_front();
+      if (!pending_.empty()) pending_.front().since = std::chrono::steady_clock::now();
+      done.done(true, std::move(done.replies), "");
+    }
+  }
+  do_read();
+}
+
+// Drops the connection: every waiting batch fails, then a reconnect is scheduled.
+void RedisPipeline::fail(const std::string& error) {
+  bool was_connected = connected_.exchange(false);
+  ++generation_;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  if (reader_) redisReaderFree(reader_);
+  reader_ = redisReaderCreate();
+  out_.clear();
+  writing_.clear();
+  writing_now_ = false;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  if (!stopped_) {
+    ++metrics_.redis_errors;
+    {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      last_error_ = error;
+    }
+    if (was_connected) log_error(error + " -- reconnecting");
+  }
+  for (auto& p : pending) p.done(false, {}, error);
+  if (was_connected && !stopped_) {
+    ++metrics_.redis_reconnects;
+    schedule_reconnect();
+  }
+}
+
+void RedisPipeline::schedule_reconnect() {
+  if (stopped_) return;
+  reconnect_timer_.expires_after(std::chrono::milliseconds(500));
+  reconnect_timer_.async_wait(net::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->stopped_) return;
+    self->do_resolve();
+  }));
+}
+
+// Every quarter timeout: a batch waiting longer than the timeout means Redis hangs; reset.
+void RedisPipeline::start_watchdog() {
+  auto period = std::max(std::chrono::milliseconds(5), timeout_ / 4);
+  watchdog_.expires_after(period);
+  watchdog_.async_wait(net::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->stopped_) return;
+    if (self->connected_ && !self->pending_.empty() &&
+        std::chrono::steady_clock::now() - self->pending_.front().since > self->timeout_)
+      self->fail("Redis did not answer within " + std::to_string(self->timeout_.count()) + " ms");
+    self->start_watchdog();
+  }));
+}
+
+RedisClient::RedisClient(net::io_context& ioc, const RedisEndpoint& endpoint, int connections,
+                         Metrics& metrics, std::chrono::milliseconds timeout) {
+  for (int i = 0; i < connections; ++i)
+    pipelines_.push_back(std::make_shared<RedisPipeline>(ioc, endpoint, metrics, timeout));
+}
+
+void RedisClient::start() { for (auto& p : pipelines_) p->start(); }
+void RedisClient::stop() { for (auto& p : pipelines_) p->stop(); }
+
+void RedisClient::submit(std::string commands, size_t count, RedisCallback done) {
+  // Prefer a connected pipeline, starting from the round-robin position.
+  size_t n = pipelines_.size();
+  size_t start = next_++ % n;
+  for (size_t i = 0; i < n; ++i) {
+    auto& p = pipelines_[(start + i) % n];
+    if (p->connected()) return p->submit(std::move(commands), count, std::move(done));
+  }
+  pipelines_[start]->submit(std::move(commands), count, std::move(done));
+}
+
+bool RedisClient::connected() const {
+  for (auto& p : pipelines_) if (p->connected()) return true;
+  return false;
+}
+
+std::string RedisClient::last_error() const {
+  for (auto& p : pipelines_) if (auto e = p->last_error(); !e.empty()) return e;
+  return "";
+}
+
+}  // namespace fstore::server

@@ -1,0 +1,39 @@
+// The full path: POST /ingest -> PostgreSQL -> sync worker -> Redis -> GET, in one fstore-server.
+// Skipped, loudly, while the sync worker is still the placeholder (status() all false).
+#include "http_fixture.hpp"
+
+using namespace fstore::testing;
+using json = nlohmann::json;
+
+TEST(HttpSyncPath, IngestAppearsInOnlineLookups) {
+  PgCluster pg;
+  create_registry(pg);
+  RedisServer redis;
+  int port = free_port();
+  ServerProcess s(server_args(pg, redis, port, /*no_auth=*/true), port);  // with the sync worker
+  ASSERT_TRUE(s.wait_healthy());
+  HttpClient c(port);
+  bool sync_alive = eventually([&] {
+    return c.get("/metrics").body.find("fstore_sync_pg_connected 1") != std::string::npos;
+  }, std::chrono::seconds(8));
+  if (!sync_alive)
+    GTEST_SKIP() << "*** SKIPPED: the sync worker is not running (placeholder?); the ingest->Redis->GET path is untested ***";
+  ASSERT_TRUE(eventually([&] { return c.get("/ready").status == 200; }, std::chrono::seconds(20))) << c.get("/ready").body;
+  auto r = c.post("/ingest/driver_stats",
+                  R"([{"driver_id": 31, "event_ts": "2030-01-01T00:00:00Z", "conv_rate": 0.5, "trips": 3, "city": "Oslo"},
+                      {"driver_id": 31, "event_ts": "2029-01-01T00:00:00Z", "conv_rate": 0.1, "trips": 1, "city": "Old"}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(eventually([&] { return c.get("/features/driver_stats/31").status == 200; }, std::chrono::seconds(15)))
+      << s.log();
+  auto j = body_json(c.get("/features/driver_stats/31"));
+  EXPECT_EQ(j["features"]["conv_rate"], 0.5);  // the newest event wins, whatever the order
+  EXPECT_EQ(j["features"]["trips"], 3);
+  EXPECT_EQ(j["features"]["city"], "Oslo");
+  EXPECT_EQ(j["event_timestamp"], "2030-01-01T00:00:00Z");
+  auto o = c.post("/get-online-features", R"({"features": ["driver_stats:trips"], "entities": {"driver_id": [31, 32]}})");
+  EXPECT_EQ(body_json(o)["results"][1]["statuses"], json({"PRESENT", "NOT_FOUND"}));
+  auto m = c.get("/metrics").body;
+  EXPECT_NE(m.find("fstore_sync_queue_depth"), std::string::npos);
+  EXPECT_NE(m.find("fstore_sync_lag_seconds"), std::string::npos);
+  EXPECT_EQ(s.terminate(), 0) << s.log();
+}
