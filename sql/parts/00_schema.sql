@@ -1,0 +1,160 @@
+-- fstore 0.1.0: schema, roles, registry tables and catalog views.
+-- The install script is assembled from sql/parts/*.sql in name order (see Makefile.pgxs).
+
+\echo Use "CREATE EXTENSION fstore" to load this file. \quit
+
+-- Group roles are cluster-wide: create them once, and reuse them in every other database.
+DO $roles$
+DECLARE
+  pair text[];
+BEGIN
+  FOREACH pair SLICE 1 IN ARRAY ARRAY[['fstore_reader', ''], ['fstore_writer', 'fstore_reader'],
+                                      ['fstore_admin', 'fstore_writer']] LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = pair[1]) THEN
+      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', pair[1]);
+    END IF;
+    IF pair[2] <> '' AND NOT pg_catalog.pg_has_role(pair[1], pair[2], 'MEMBER') THEN
+      EXECUTE pg_catalog.format('GRANT %I TO %I', pair[2], pair[1]);
+    END IF;
+  END LOOP;
+END
+$roles$;
+
+-- Offline tables of managed feature views live here.
+CREATE SCHEMA fstore_data;
+
+CREATE TABLE fstore.entity_registry (
+  name        text PRIMARY KEY,
+  join_key    text NOT NULL,
+  key_type    regtype NOT NULL,
+  description text NOT NULL DEFAULT '',
+  owner       text NOT NULL,
+  tags        text[] NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE fstore.view_registry (
+  name             text PRIMARY KEY,
+  entity           text NOT NULL REFERENCES fstore.entity_registry (name),
+  managed          boolean NOT NULL,          -- true: fstore_data.<name>; false: the user's own table
+  table_oid        regclass NOT NULL,
+  key_column       text NOT NULL,
+  timestamp_column text NOT NULL,
+  created_column   text,                      -- NULL: no tie-break column
+  ttl              interval CHECK (ttl > interval '0'),
+  online           boolean NOT NULL,
+  version          text NOT NULL DEFAULT '1.0.0',
+  description      text NOT NULL DEFAULT '',
+  owner            text NOT NULL,
+  tags             text[] NOT NULL DEFAULT '{}',
+  created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE fstore.feature_registry (
+  view_name   text NOT NULL REFERENCES fstore.view_registry (name) ON DELETE CASCADE,
+  name        text NOT NULL,
+  position    integer NOT NULL,
+  type        regtype NOT NULL,
+  description text NOT NULL DEFAULT '',
+  tags        text[] NOT NULL DEFAULT '{}',
+  status      text NOT NULL DEFAULT 'active'
+              CHECK (status IN ('draft', 'active', 'deprecated', 'archived')),
+  version     text NOT NULL,                  -- the view's version when this feature last changed
+  validation  jsonb NOT NULL DEFAULT '{}',
+  expression  text,                           -- derived features: computed at ingestion
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  PRIMARY KEY (view_name, name)
+);
+
+CREATE TABLE fstore.service_registry (
+  name        text PRIMARY KEY,
+  features    text[] NOT NULL,
+  description text NOT NULL DEFAULT '',
+  owner       text NOT NULL,
+  tags        text[] NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE fstore.history_log (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  actor       text NOT NULL DEFAULT session_user,
+  object_type text NOT NULL,
+  object_name text NOT NULL,
+  action      text NOT NULL,
+  old_version text,
+  new_version text,
+  detail      jsonb NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE fstore.rejected_rows (
+  id       bigserial PRIMARY KEY,
+  view     text NOT NULL,
+  row      jsonb NOT NULL,
+  reason   text NOT NULL,
+  sqlstate text NOT NULL,
+  at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX ON fstore.rejected_rows (view, at);
+
+CREATE TABLE fstore.api_token_registry (
+  name       text PRIMARY KEY,
+  role       text NOT NULL CHECK (role IN ('reader', 'writer')),
+  token_hash bytea NOT NULL UNIQUE,           -- sha256 of the token; the token itself is never stored
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  revoked_at timestamptz
+);
+
+-- pg_dump keeps the registry (and its sequences) with the data.
+SELECT pg_catalog.pg_extension_config_dump('fstore.entity_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.view_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.feature_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.service_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.history_log', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.history_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.rejected_rows', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.rejected_rows_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.api_token_registry', '');
+
+-- Catalog views: the registry as users read it.
+CREATE VIEW fstore.entities AS
+  SELECT name, join_key, key_type, description, owner, tags, created_at, updated_at
+  FROM fstore.entity_registry;
+
+CREATE VIEW fstore.feature_views AS
+  SELECT v.name, v.entity, v.table_oid AS table_name, v.ttl, v.online, v.version, v.description,
+         v.owner, v.tags, v.created_at, v.updated_at,
+         v.key_column AS join_key, e.key_type, v.timestamp_column, v.created_column, v.managed
+  FROM fstore.view_registry v JOIN fstore.entity_registry e ON e.name = v.entity;
+
+CREATE VIEW fstore.features AS
+  SELECT f.view_name AS view, f.name, v.entity, f.type, f.description, v.owner, f.tags, f.status,
+         f.version, f.validation, f.expression, f.created_at, f.updated_at, f.position
+  FROM fstore.feature_registry f JOIN fstore.view_registry v ON v.name = f.view_name;
+
+CREATE VIEW fstore.feature_services AS
+  SELECT name, features, description, owner, tags, created_at, updated_at
+  FROM fstore.service_registry;
+
+CREATE VIEW fstore.registry_history AS
+  SELECT at, actor, object_type, object_name, action, old_version, new_version, detail
+  FROM fstore.history_log;
+
+CREATE VIEW fstore.api_tokens AS
+  SELECT name, role, created_by, created_at, revoked_at FROM fstore.api_token_registry;
+
+-- C++ helpers (extension/registry_checks.cpp).
+CREATE FUNCTION fstore._check_name(kind text, name text) RETURNS void
+  AS 'MODULE_PATHNAME', 'fstore_check_name' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION fstore._check_expression(expression text) RETURNS void
+  AS 'MODULE_PATHNAME', 'fstore_check_expression' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION fstore._next_version(version text, part text) RETURNS text
+  AS 'MODULE_PATHNAME', 'fstore_next_version' LANGUAGE C IMMUTABLE STRICT;
+-- Called by feature CHECK constraints only when a rule fails; always raises 23514.
+CREATE FUNCTION fstore._validation_failed(view text, feature text, rule text, value text) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'fstore_validation_failed' LANGUAGE C VOLATILE;
