@@ -11,8 +11,7 @@ constexpr int kCommandTimeoutMs = 30000;  // a 10,000-key MULTI/EXEC takes milli
 
 std::string reply_text(const redisReply* r) {
   if (!r) return "";
-  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR ||
-      r->type == REDIS_REPLY_VERB)
+  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
     return std::string(r->str, r->len);
   return "";
 }

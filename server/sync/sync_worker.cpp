@@ -17,6 +17,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -36,6 +38,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The advisory lock that elects the one syncing worker per database ("fstore:sync" in ASCII).
+// From this many keys of one view in one batch on, read the view's winners in one ordered pass.
+constexpr size_t kBigKeySet = 100000;
+
 constexpr const char* kLockSql = "SELECT pg_catalog.pg_try_advisory_lock(7310593858020254579)";
 
 // Thrown when the marker shows that another worker took over (higher epoch) or changed it under us.
@@ -99,6 +104,80 @@ struct Pending {
   std::unordered_set<std::string> due_keys;  // from rows that were due later: may need re-queueing
 };
 
+// Runs Redis writes on a second thread so that PostgreSQL reads the next chunk while Redis applies
+// the previous one. At most one job waits while one runs. The first failure is kept and rethrown
+// by the next submit() or by drain(); later jobs are dropped.
+class AsyncWriter {
+ public:
+  AsyncWriter() : thread_([this] { loop(); }) {}
+  ~AsyncWriter() {
+    { std::lock_guard<std::mutex> g(mu_); quit_ = true; }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void submit(std::function<void()> job) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !pending_ || error_; });
+    rethrow_locked();
+    pending_ = std::move(job);
+    cv_.notify_all();
+  }
+  // Waits until every submitted job ran; rethrows the first failure (and forgets it).
+  void drain() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !pending_ && !running_; });
+    rethrow_locked();
+  }
+  // Waits without throwing (cleanup paths).
+  void drain_quietly() noexcept {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !pending_ && !running_; });
+    error_ = nullptr;
+  }
+
+ private:
+  void rethrow_locked() {
+    if (error_) {
+      auto e = error_;
+      error_ = nullptr;
+      pending_ = nullptr;
+      std::rethrow_exception(e);
+    }
+  }
+  void loop() {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (true) {
+      cv_.wait(lk, [&] { return quit_ || pending_; });
+      if (!pending_) return;
+      auto job = std::move(pending_);
+      pending_ = nullptr;
+      if (error_) { cv_.notify_all(); continue; }  // after a failure, skip the rest of the batch
+      running_ = true;
+      lk.unlock();
+      std::exception_ptr err;
+      try { job(); } catch (...) { err = std::current_exception(); }
+      lk.lock();
+      running_ = false;
+      if (err && !error_) error_ = err;
+      cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void()> pending_;
+  bool running_ = false;
+  bool quit_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+// Drains the writer when a scope ends, also by an exception, so nobody else touches Redis while
+// the writer still does.
+struct DrainGuard {
+  AsyncWriter& w;
+  ~DrainGuard() { w.drain_quietly(); }
+};
+
 }  // namespace
 
 struct SyncWorker::Impl {
@@ -110,6 +189,7 @@ struct SyncWorker::Impl {
 
   SyncOptions options;
   RedisLink redis;
+  AsyncWriter writer;  // the only user of `redis` while a batch's chunks are being written
 
   // PostgreSQL session (lock, LISTEN and work on one connection: if it dies, all go together).
   std::unique_ptr<pqxx::connection> pg;
@@ -262,12 +342,13 @@ struct SyncWorker::Impl {
     const std::string k = "t." + quote_ident(v.key_col);
     const std::string ts = "t." + quote_ident(v.ts_col);
     auto us = [](const std::string& col) {
-      return "((pg_catalog.extract(epoch FROM (" + col + ")::timestamptz) * 1000000)::int8)::text";
+      // float8 epoch seconds hold microseconds exactly enough to round back (|t| < year 2255).
+      return "(pg_catalog.round(pg_catalog.date_part('epoch', (" + col + ")::timestamptz) * 1000000)::int8)::text";
     };
     std::string sel = "SELECT DISTINCT ON (" + k + ") (" + k + ")::text, " + us(ts) + ", " +
                       (v.created_col.empty() ? us(ts) : us("t." + quote_ident(v.created_col))) + ", ";
     if (v.ttl.empty()) sel += "NULL::text";
-    else sel += "((pg_catalog.extract(epoch FROM (" + ts + ")::timestamptz + " + quote_literal(v.ttl) +
+    else sel += "((extract(epoch FROM (" + ts + ")::timestamptz + " + quote_literal(v.ttl) +
                 "::interval) * 1000)::int8)::text";
     for (const auto& f : v.features)
       sel += ", COALESCE(pg_catalog.to_jsonb(t." + quote_ident(f) + ")::text, 'null')";
@@ -342,6 +423,12 @@ struct SyncWorker::Impl {
         throw RedisError("redis: in EXEC: " + reply_text(exec->element[i]));
   }
 
+  // Hands a chunk to the writer thread (fenced MULTI/EXEC with the marker).
+  void submit_write(std::vector<Command> cmds, int64_t seq, std::string state, std::string expect) {
+    auto shared = std::make_shared<std::vector<Command>>(std::move(cmds));
+    writer.submit([this, shared, seq, state, expect] { write_fenced(*shared, seq, state, expect); });
+  }
+
   // Appends the commands that make Redis hold winner row `row` (columns of ViewInfo::select_sql).
   static void add_winner(std::vector<Command>& cmds, const ViewInfo& v, const pqxx::row& row, bool reset,
                          int64_t now_ms) {
@@ -361,7 +448,7 @@ struct SyncWorker::Impl {
     h.push_back(row[2].as<std::string>());
     for (size_t i = 0; i < v.features.size(); ++i) {
       h.push_back(v.features[i]);
-      h.emplace_back(row[4 + i].c_str(), row[4 + i].size());
+      h.emplace_back(row[static_cast<pqxx::row::size_type>(4 + i)].c_str(), row[static_cast<pqxx::row::size_type>(4 + i)].size());
     }
     cmds.push_back(std::move(h));
     if (!row[3].is_null()) cmds.push_back({"PEXPIREAT", key, row[3].as<std::string>()});
@@ -386,7 +473,7 @@ struct SyncWorker::Impl {
     }
     for (const auto& k : valid)
       if (!found.count(k)) cmds.push_back({"DEL", entity_redis_key(v.name, k)});
-    write_fenced(cmds, seq, "ready", "ready");
+    submit_write(std::move(cmds), seq, "ready", "ready");
     return keys.size();
   }
 
@@ -407,8 +494,11 @@ struct SyncWorker::Impl {
 
   // Deletes the Redis keys of view `view` (all of them when `v` is null, i.e. the view is gone;
   // otherwise those whose entity has no winner in PostgreSQL any more).
-  void delete_stale_keys(pqxx::transaction_base* tx, const std::string& view, const ViewInfo* v, int64_t seq,
+  // Returns how many keys of the view it saw.
+  size_t delete_stale_keys(pqxx::transaction_base* tx, const std::string& view, const ViewInfo* v, int64_t seq,
                          const std::string& state) {
+    writer.drain();
+    size_t seen = 0;
     std::string cursor = "0";
     const std::string prefix = std::string(kKeyPrefix) + view + ":";
     do {
@@ -418,6 +508,7 @@ struct SyncWorker::Impl {
       std::vector<Command> cmds;
       std::vector<std::string> candidates;
       const redisReply* keys = r->element[1];
+      seen += keys->elements;
       for (size_t i = 0; i < keys->elements; ++i) {
         std::string key = reply_text(keys->element[i]);
         std::string entity = key.substr(prefix.size());
@@ -433,10 +524,49 @@ struct SyncWorker::Impl {
       }
       if (!cmds.empty()) write_fenced(cmds, seq, state, state);
     } while (cursor != "0");
+    return seen;
+  }
+
+  // Many keys of one view (a big COPY): one ordered pass over the view's winners beats thousands
+  // of index probes. Writes the winners of `keys`, DELs the keys that have none.
+  size_t sync_many_keys(pqxx::transaction_base& tx, const ViewInfo& v, std::unordered_set<std::string>& keys,
+                        int64_t seq) {
+    DrainGuard guard{writer};
+    tx.exec("DECLARE fstore_sync_cur NO SCROLL CURSOR FOR " + v.all_sql());
+    const std::string fetch = "FETCH FORWARD " + std::to_string(options.chunk_keys) + " FROM fstore_sync_cur";
+    size_t total = keys.size();
+    while (true) {
+      pqxx::result r = tx.exec(fetch);
+      if (r.empty()) break;
+      std::vector<Command> cmds;
+      int64_t now_ms = unix_ms();
+      for (const auto& row : r) {
+        auto it = keys.find(row[0].as<std::string>());
+        if (it == keys.end()) continue;
+        keys.erase(it);
+        add_winner(cmds, v, row, false, now_ms);
+      }
+      if (!cmds.empty()) submit_write(std::move(cmds), seq, "ready", "ready");
+    }
+    tx.exec("CLOSE fstore_sync_cur");
+    std::vector<Command> dels;
+    for (const auto& k : keys) {
+      dels.push_back({"DEL", entity_redis_key(v.name, k)});
+      if (dels.size() >= static_cast<size_t>(options.chunk_keys)) {
+        submit_write(std::move(dels), seq, "ready", "ready");
+        dels.clear();
+      }
+    }
+    if (!dels.empty()) submit_write(std::move(dels), seq, "ready", "ready");
+    writer.drain();
+    update([&](SyncStatus& s) { s.keys_written += total; });
+    return total;
   }
 
   // Writes every winner of view `v` (DEL + HSET: stale fields go too).
-  size_t write_all_winners(pqxx::transaction_base& tx, const ViewInfo& v, int64_t seq, const std::string& state) {
+  size_t write_all_winners(pqxx::transaction_base& tx, const ViewInfo& v, int64_t seq, const std::string& state,
+                           bool reset) {
+    DrainGuard guard{writer};
     size_t n = 0;
     tx.exec("DECLARE fstore_sync_cur NO SCROLL CURSOR FOR " + v.all_sql());
     const std::string fetch = "FETCH FORWARD " + std::to_string(options.chunk_keys) + " FROM fstore_sync_cur";
@@ -446,19 +576,21 @@ struct SyncWorker::Impl {
       std::vector<Command> cmds;
       cmds.reserve(r.size() * 3);
       int64_t now_ms = unix_ms();
-      for (const auto& row : r) add_winner(cmds, v, row, true, now_ms);
-      write_fenced(cmds, seq, state, state);
+      for (const auto& row : r) add_winner(cmds, v, row, reset, now_ms);
+      submit_write(std::move(cmds), seq, state, state);
       n += r.size();
       update([&](SyncStatus& s) { s.keys_written += r.size(); });
     }
+    writer.drain();
     tx.exec("CLOSE fstore_sync_cur");
     return n;
   }
 
   // Makes Redis equal PostgreSQL for one whole view.
-  size_t resync_view(pqxx::transaction_base& tx, const ViewInfo& v, int64_t seq, const std::string& state) {
-    delete_stale_keys(&tx, v.name, &v, seq, state);
-    size_t n = write_all_winners(tx, v, seq, state);
+  // reset: DEL each key before writing it (its fields may be stale: the view's features changed).
+  size_t resync_view(pqxx::transaction_base& tx, const ViewInfo& v, int64_t seq, const std::string& state, bool reset) {
+    size_t existing = delete_stale_keys(&tx, v.name, &v, seq, state);
+    size_t n = write_all_winners(tx, v, seq, state, reset && existing > 0);
     if (state == "ready") update([](SyncStatus& s) { s.view_resyncs++; });
     return n;
   }
@@ -484,7 +616,7 @@ struct SyncWorker::Impl {
       if (it != sigs.end() && it->second == v.signature) continue;
       std::fprintf(stderr, "fstore-sync: resyncing view %s (%s)\n", name.c_str(),
                    it == sigs.end() ? "new" : "definition changed");
-      resync_view(tx, v, applied_seq, "ready");
+      resync_view(tx, v, applied_seq, "ready", it != sigs.end());
       store_signature(tx, v);
     }
     for (const auto& [name, sig] : sigs) {
@@ -524,7 +656,7 @@ struct SyncWorker::Impl {
     } while (cursor != "0");
     for (const auto& view : foreign_views) delete_stale_keys(nullptr, view, nullptr, applied_seq, "rebuilding");
     for (const auto& [name, v] : views) {
-      resync_view(tx, v, applied_seq, "rebuilding");
+      resync_view(tx, v, applied_seq, "rebuilding", true);
       store_signature(tx, v);
     }
     tx.exec("DELETE FROM fstore.sync_views WHERE view_name <> ALL (SELECT name FROM fstore.feature_views WHERE online)");
@@ -564,7 +696,7 @@ struct SyncWorker::Impl {
         "  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
         "RETURNING q.view_name, q.keys, q.due_at, q.queued_at) "
         "SELECT view_name, keys::text, due_at IS NOT NULL, "
-        "  pg_catalog.extract(epoch FROM pg_catalog.clock_timestamp() - COALESCE(due_at, queued_at))::float8 FROM d",
+        "  extract(epoch FROM pg_catalog.clock_timestamp() - COALESCE(due_at, queued_at))::float8 FROM d",
         options.batch_size);
     if (r.empty()) {
       tx.commit();
@@ -592,6 +724,7 @@ struct SyncWorker::Impl {
       }
     }
     const int64_t seq = applied_seq + 1;
+    DrainGuard guard{writer};
     std::vector<std::string> touched;
     std::vector<std::string> counts;
     size_t total_keys = 0;
@@ -600,7 +733,9 @@ struct SyncWorker::Impl {
       if (!v) continue;  // view dropped or offline: its keys go in reconcile()
       size_t n = 0;
       if (p.whole) {
-        n = resync_view(tx, *v, seq, "ready");
+        n = resync_view(tx, *v, seq, "ready", false);
+      } else if (p.keys.size() >= kBigKeySet) {
+        n = sync_many_keys(tx, *v, p.keys, seq);
       } else {
         std::vector<std::string> keys(p.keys.begin(), p.keys.end());
         std::sort(keys.begin(), keys.end());
@@ -616,10 +751,11 @@ struct SyncWorker::Impl {
       counts.push_back(std::to_string(n));
       total_keys += n;
     }
+    writer.drain();  // every chunk acknowledged by Redis before PostgreSQL forgets the changes
     tx.exec_params("UPDATE fstore.sync_state SET applied_seq = $1, last_sync_at = pg_catalog.now()", seq);
     if (!touched.empty())
       tx.exec_params("INSERT INTO fstore.sync_views AS s (view_name, last_sync_at, keys_synced) "
-                     "SELECT v, pg_catalog.now(), n FROM pg_catalog.unnest($1::text[], $2::bigint[]) AS u(v, n) "
+                     "SELECT v, pg_catalog.now(), n FROM unnest($1::text[], $2::bigint[]) AS u(v, n) "
                      "ON CONFLICT (view_name) DO UPDATE SET last_sync_at = excluded.last_sync_at, "
                      "keys_synced = s.keys_synced + excluded.keys_synced",
                      to_pg_text_array(touched), to_pg_text_array(counts));
@@ -636,9 +772,9 @@ struct SyncWorker::Impl {
     pqxx::nontransaction nt(*pg);
     auto r = nt.exec(
         "SELECT pg_catalog.count(*) FILTER (WHERE due_at IS NULL OR due_at <= pg_catalog.now()), "
-        "  COALESCE(pg_catalog.extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(COALESCE(due_at, queued_at)) "
+        "  COALESCE(extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.min(COALESCE(due_at, queued_at)) "
         "    FILTER (WHERE due_at IS NULL OR due_at <= pg_catalog.now())), 0)::float8, "
-        "  pg_catalog.extract(epoch FROM pg_catalog.min(due_at) FILTER (WHERE due_at > pg_catalog.now()) "
+        "  extract(epoch FROM pg_catalog.min(due_at) FILTER (WHERE due_at > pg_catalog.now()) "
         "    - pg_catalog.clock_timestamp())::float8 "
         "FROM fstore.change_queue");
     QueueStats q;
@@ -746,6 +882,7 @@ struct SyncWorker::Impl {
       } catch (const pqxx::sql_error& e) {
         note_error(true, std::string("postgres: ") + e.what() + " [" + e.query().substr(0, 200) + "]");
         need_reconcile = true;
+        need_marker_check = true;
         if (!pg || !pg->is_open()) drop_pg();
       } catch (const std::exception& e) {
         note_error(true, e.what());
