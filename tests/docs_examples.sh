@@ -13,6 +13,8 @@ for doc in README.md docs/*.md; do
   count=$(grep -c '^```sql[[:space:]]*$' "$doc")
   db="fstore_docs_$(basename "$doc" .md | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n' '_')"
   psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+  # Pages that do not show the installation start from an installed extension.
+  grep -qi 'CREATE EXTENSION fstore' <<<"$script" || psql -X -q -d "$db" -c "CREATE EXTENSION fstore" >/dev/null
   if out=$(printf '%s\n' "$script" | psql -X -q -v ON_ERROR_STOP=1 -d "$db" 2>&1 >/dev/null); then
     echo "ok: $doc ($count sql blocks)"
   else
