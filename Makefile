@@ -14,7 +14,7 @@ DEB_PACKAGES := postgresql-15 postgresql-server-dev-15 libpqxx-dev libhiredis-de
 # Run privileged steps through sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-ext build-server install-ext test test-sanitize demo stop bench clean
+.PHONY: all deps build build-ext build-server build-asan install-ext test test-sanitize demo stop bench clean
 
 all: build
 
@@ -38,17 +38,21 @@ build-server:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DFSTORE_SANITIZE=$(SANITIZE) >/dev/null
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
+# The server and the C++ tests again, with address and undefined-behaviour sanitizers.
+build-asan:
+	$(MAKE) build-server BUILD_DIR=build-asan SANITIZE=ON
+
 install-ext: build-ext
 	$(SUDO) $(MAKE) -f Makefile.pgxs install
 
-# test: from nothing to every suite run against PostgreSQL and Redis started in a temp dir.
-test: deps build install-ext
-	BUILD_DIR=$(BUILD_DIR) tests/run_all.sh
+# test: from nothing to every suite run against PostgreSQL and Redis started in a temp dir,
+# including the sanitizer pass (unit and HTTP integration tests on the ASan+UBSan build).
+test: deps build build-asan install-ext
+	BUILD_DIR=$(BUILD_DIR) ASAN_BUILD_DIR=build-asan tests/run_all.sh
 
-# test-sanitize: the server and tests built with ASan+UBSan, then the C++ suites on them.
-test-sanitize: deps install-ext
-	$(MAKE) build-server BUILD_DIR=build-asan BUILD_TYPE=Debug SANITIZE=ON
-	BUILD_DIR=build-asan FSTORE_SUITES="unit integration" tests/run_all.sh
+# test-sanitize: only the sanitizer pass.
+test-sanitize: deps build-asan install-ext
+	ASAN_BUILD_DIR=build-asan FSTORE_SUITES=sanitize tests/run_all.sh
 
 demo: deps build install-ext
 	tools/demo.sh start

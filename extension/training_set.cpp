@@ -343,7 +343,11 @@ EntityRows read_entity_rows(const std::string& query, std::vector<std::unique_pt
 // Opens a view's table for reading after checking the caller may read it; binds its columns.
 Relation open_view(ViewPlan& v, const std::vector<FeaturePlan>& features) {
   Relation rel = pg_guard([&] {
-    Relation r = table_open(v.relid, AccessShareLock);
+    Relation r = try_table_open(v.relid, AccessShareLock);
+    if (!r)  // a registered table dropped behind fstore's back
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                      errmsg("feature view \"%s\": its table no longer exists", v.name.c_str()),
+                      errhint("Drop the view with fstore.drop_feature_view and register it again.")));
     AclResult acl = pg_class_aclcheck(v.relid, GetUserId(), ACL_SELECT);
     if (acl != ACLCHECK_OK) aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(r));
     if (check_enable_rls(v.relid, InvalidOid, true) == RLS_ENABLED)

@@ -2,13 +2,17 @@
 # Runs every fstore test suite against a PostgreSQL cluster and Redis started here, in a temporary
 # directory on free loopback ports, and stopped afterwards. Prints one summary line per suite.
 #
-# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration docs
+# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs
+# The sanitize suite runs the unit tests and the HTTP integration tests on the ASan+UBSan build in
+# ASAN_BUILD_DIR (default build-asan); a sanitizer report in any process fails it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export FSTORE_SOURCE_DIR=$PWD
 export FSTORE_BUILD_DIR=${BUILD_DIR:-build}
 [[ $FSTORE_BUILD_DIR = /* ]] || FSTORE_BUILD_DIR=$PWD/$FSTORE_BUILD_DIR
-SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration docs"}
+SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration sanitize docs"}
+ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+[[ $ASAN_BUILD_DIR = /* ]] || ASAN_BUILD_DIR=$PWD/$ASAN_BUILD_DIR
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
 PG_BIN=$(pg_config --bindir)
 HARNESS=tests/harness/stack.sh
@@ -86,6 +90,24 @@ if want integration; then
   "$FSTORE_BUILD_DIR/fstore_integration_tests" --gtest_brief=1 >"$WORK/integration.out" 2>&1
   rc=$?; tail -60 "$WORK/integration.out"
   record integration "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(gtest_line "$WORK/integration.out")"
+fi
+
+if want sanitize; then
+  echo "== sanitizer pass (ASan + UBSan build in $ASAN_BUILD_DIR)"
+  if [ ! -x "$ASAN_BUILD_DIR/fstore_integration_tests" ]; then
+    record sanitize FAIL "no sanitizer build in $ASAN_BUILD_DIR (make build-asan)"
+  else
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=87}
+    "$ASAN_BUILD_DIR/fstore_unit_tests" --gtest_brief=1 >"$WORK/asan-unit.out" 2>&1; rc1=$?
+    FSTORE_BUILD_DIR=$ASAN_BUILD_DIR "$ASAN_BUILD_DIR/fstore_integration_tests" --gtest_brief=1 \
+      --gtest_filter='Http*' >"$WORK/asan-integration.out" 2>&1; rc2=$?
+    tail -30 "$WORK/asan-unit.out" "$WORK/asan-integration.out"
+    # Server processes write sanitizer reports to their logs, which the tests print on failure.
+    reports=$(cat "$WORK/asan-unit.out" "$WORK/asan-integration.out" | grep -cE 'ERROR: (Address|Leak)Sanitizer|runtime error:' || true)
+    status=PASS; { [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$reports" = 0 ]; } || status=FAIL
+    record sanitize $status "unit: $(gtest_line "$WORK/asan-unit.out")/ http integration: $(gtest_line "$WORK/asan-integration.out")/ sanitizer reports: $reports"
+  fi
 fi
 
 if want docs; then

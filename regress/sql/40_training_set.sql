@@ -81,6 +81,13 @@ SELECT count(*) AS labels_intact FROM labels;
 SELECT fstore.create_training_set('"ts; DROP TABLE labels"', 'labels', ARRAY['rider_stats:rides']);
 SELECT count(*) FROM "ts; DROP TABLE labels";
 
+-- A registered table dropped behind fstore's back: a clear error.
+CREATE TABLE gone_events (rider_id bigint, event_ts timestamptz, x int);
+CREATE INDEX ON gone_events (rider_id, event_ts);
+SELECT fstore.register_feature_view('gone_events', 'rider', 'gone_events', online => false);
+DROP TABLE gone_events;
+SELECT regress_error($$SELECT fstore.create_training_set('t_gone', 'labels', ARRAY['gone_events:x'])$$);
+
 -- A reader without SELECT on a registered table cannot read it through a training set.
 CREATE TABLE secret_events (rider_id bigint, event_ts timestamptz, secret int);
 SELECT fstore.register_feature_view('secret_events', 'rider', 'secret_events');
