@@ -63,6 +63,7 @@ stop() {
   if [ -f "$pgd/data/postmaster.pid" ]; then
     pid=$(head -1 "$pgd/data/postmaster.pid")
     "$HARNESS" pg-stop "$pgd" fast
+    for _ in $(seq 1 50); do [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null || break; sleep 0.1; done
     say "stopped PostgreSQL (pid $pid)"; stopped=1
   fi
   [ $stopped = 1 ] || say "demo: nothing was running under $DIR"
