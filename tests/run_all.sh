@@ -2,7 +2,7 @@
 # Runs every fstore test suite against a PostgreSQL cluster and Redis started here, in a temporary
 # directory on free loopback ports, and stopped afterwards. Prints one summary line per suite.
 #
-# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs
+# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs demo
 # The sanitize suite runs the unit tests and the HTTP integration tests on the ASan+UBSan build in
 # ASAN_BUILD_DIR (default build-asan); a sanitizer report in any process fails it.
 set -uo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export FSTORE_SOURCE_DIR=$PWD
 export FSTORE_BUILD_DIR=${BUILD_DIR:-build}
 [[ $FSTORE_BUILD_DIR = /* ]] || FSTORE_BUILD_DIR=$PWD/$FSTORE_BUILD_DIR
-SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration sanitize docs"}
+SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration sanitize docs demo"}
 ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 [[ $ASAN_BUILD_DIR = /* ]] || ASAN_BUILD_DIR=$PWD/$ASAN_BUILD_DIR
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
@@ -115,6 +115,13 @@ if want docs; then
   out=$(PGPORT=$PG_PORT tests/docs_examples.sh 2>&1); rc=$?
   echo "$out" | tail -30
   record docs "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
+fi
+
+if want demo; then
+  echo "== demo (tools/demo.sh start/stop on free ports, the README's curl commands)"
+  out=$(BUILD_DIR=$FSTORE_BUILD_DIR tests/demo_test.sh 2>&1); rc=$?
+  echo "$out" | tail -30
+  record demo "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
 fi
 
 echo
