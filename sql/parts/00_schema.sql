@@ -20,8 +20,15 @@ BEGIN
 END
 $roles$;
 
--- Offline tables of managed feature views live here.
+-- The registry and functions live in fstore; offline tables of managed feature views in
+-- fstore_data. Both are members of the extension: DROP EXTENSION fstore CASCADE removes them.
+CREATE SCHEMA fstore;
 CREATE SCHEMA fstore_data;
+
+-- The role calling a registry function: SECURITY DEFINER changes current_user, not SET ROLE.
+CREATE FUNCTION fstore._caller() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN current_setting('role') = 'none' THEN session_user::text ELSE current_setting('role') END $$;
 
 CREATE TABLE fstore.entity_registry (
   name        text PRIMARY KEY,
@@ -82,7 +89,7 @@ CREATE TABLE fstore.service_registry (
 CREATE TABLE fstore.history_log (
   id          bigserial PRIMARY KEY,
   at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-  actor       text NOT NULL DEFAULT session_user,
+  actor       text NOT NULL DEFAULT fstore._caller(),
   object_type text NOT NULL,
   object_name text NOT NULL,
   action      text NOT NULL,

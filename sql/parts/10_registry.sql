@@ -166,10 +166,28 @@ BEGIN
 END
 $$;
 
--- DDL of one managed feature column (normalized spec `f`) with its validation constraints.
--- Rules become CHECK constraints that call fstore._validation_failed only when they fail, so
--- INSERT, COPY and fstore.ingest all get an error naming view, feature, rule and value.
-CREATE FUNCTION fstore._feature_column_ddl(view_name text, f jsonb) RETURNS text
+-- DDL of one managed feature column (normalized spec `f`): type, generation, NOT NULL.
+CREATE FUNCTION fstore._feature_column_ddl(f jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  ddl text := format('%I %s', f ->> 'name', f ->> 'type');
+BEGIN
+  IF f ->> 'expression' IS NOT NULL THEN
+    ddl := ddl || format(' GENERATED ALWAYS AS (((%s))::%s) STORED', f ->> 'expression', f ->> 'type');
+  END IF;
+  IF (f -> 'validation' -> 'not_null') = 'true' THEN
+    ddl := ddl || ' NOT NULL';
+  END IF;
+  RETURN ddl;
+END
+$$;
+
+-- Table constraints for the validation rules of feature `f` of view `view_name`.
+-- min, max and allowed become CHECK constraints that call fstore._validation_failed only when the
+-- rule fails, so INSERT, COPY and fstore.ingest all get an error naming view, feature, rule and
+-- value; unique becomes a UNIQUE constraint (not_null is part of the column).
+CREATE FUNCTION fstore._feature_constraints_ddl(view_name text, f jsonb) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -178,37 +196,26 @@ DECLARE
   v jsonb := f -> 'validation';
   col text := format('%I', feature);
   short text := left(feature, 50);
-  ddl text;
-  allowed text;
+  result text[] := '{}';
+  rule text;
+  test text;
 BEGIN
-  ddl := format('%I %s', feature, type_name);
-  IF f ->> 'expression' IS NOT NULL THEN
-    ddl := ddl || format(' GENERATED ALWAYS AS (((%s))::%s) STORED', f ->> 'expression', type_name);
-  END IF;
-  IF (v -> 'not_null') = 'true' THEN
-    ddl := ddl || ' NOT NULL';
-  END IF;
-  IF v ? 'min' THEN
-    ddl := ddl || format(', CONSTRAINT %I CHECK (%s IS NULL OR %s >= %s OR fstore._validation_failed(%L, %L, %L, %s::text))',
-                         short || '_min', col, col, fstore._typed_literal(v -> 'min', type_name),
-                         view_name, feature, 'min ' || (v ->> 'min'), col);
-  END IF;
-  IF v ? 'max' THEN
-    ddl := ddl || format(', CONSTRAINT %I CHECK (%s IS NULL OR %s <= %s OR fstore._validation_failed(%L, %L, %L, %s::text))',
-                         short || '_max', col, col, fstore._typed_literal(v -> 'max', type_name),
-                         view_name, feature, 'max ' || (v ->> 'max'), col);
-  END IF;
-  IF v ? 'allowed' THEN
-    SELECT string_agg(fstore._typed_literal(a, type_name), ', ') INTO allowed
-      FROM jsonb_array_elements(v -> 'allowed') a;
-    ddl := ddl || format(', CONSTRAINT %I CHECK (%s IS NULL OR %s IN (%s) OR fstore._validation_failed(%L, %L, %L, %s::text))',
-                         short || '_allowed', col, col, allowed,
-                         view_name, feature, 'allowed ' || (v ->> 'allowed'), col);
-  END IF;
+  FOREACH rule IN ARRAY ARRAY['min', 'max', 'allowed'] LOOP
+    CONTINUE WHEN NOT v ? rule;
+    test := CASE rule
+      WHEN 'min' THEN format('%s >= %s', col, fstore._typed_literal(v -> 'min', type_name))
+      WHEN 'max' THEN format('%s <= %s', col, fstore._typed_literal(v -> 'max', type_name))
+      ELSE format('%s IN (%s)', col, (SELECT string_agg(fstore._typed_literal(a, type_name), ', ')
+                                         FROM jsonb_array_elements(v -> 'allowed') a))
+    END;
+    result := result || format('CONSTRAINT %I CHECK (%s IS NULL OR %s OR fstore._validation_failed(%L, %L, %L, %s::text))',
+                               short || '_' || rule, col, test, view_name, feature,
+                               rule || ' ' || (v ->> rule), col);
+  END LOOP;
   IF (v -> 'unique') = 'true' THEN
-    ddl := ddl || format(', CONSTRAINT %I UNIQUE (%s)', short || '_unique', col);
+    result := result || format('CONSTRAINT %I UNIQUE (%s)', short || '_unique', col);
   END IF;
-  RETURN ddl;
+  RETURN result;
 END
 $$;
 
@@ -279,7 +286,7 @@ BEGIN
   END IF;
   INSERT INTO fstore.entity_registry (name, join_key, key_type, description, owner, tags)
   VALUES (create_entity.name, create_entity.join_key, create_entity.key_type,
-          COALESCE(create_entity.description, ''), COALESCE(create_entity.owner, session_user),
+          COALESCE(create_entity.description, ''), COALESCE(create_entity.owner, fstore._caller()),
           create_entity.tags);
   PERFORM fstore._log('entity', create_entity.name, 'create', NULL, NULL,
                       jsonb_build_object('join_key', create_entity.join_key, 'key_type', create_entity.key_type::text));
@@ -319,7 +326,8 @@ BEGIN
   specs := fstore._normalize_features(create_feature_view.name, create_feature_view.features,
                                       ARRAY[e.join_key]);
   FOR f IN SELECT jsonb_array_elements(specs) LOOP
-    columns := columns || ', ' || fstore._feature_column_ddl(create_feature_view.name, f);
+    columns := columns || ', ' || fstore._feature_column_ddl(f);
+    columns := columns || COALESCE(', ' || NULLIF(array_to_string(fstore._feature_constraints_ddl(create_feature_view.name, f), ', '), ''), '');
   END LOOP;
 
   EXECUTE format('CREATE TABLE fstore_data.%I (%I %s NOT NULL, event_ts timestamptz NOT NULL, '
@@ -338,7 +346,7 @@ BEGIN
   VALUES (create_feature_view.name, e.name, true, tbl, e.join_key, 'event_ts', 'created_ts',
           create_feature_view.ttl, COALESCE(create_feature_view.online, true),
           COALESCE(create_feature_view.description, ''),
-          COALESCE(create_feature_view.owner, session_user), create_feature_view.tags);
+          COALESCE(create_feature_view.owner, fstore._caller()), create_feature_view.tags);
   PERFORM fstore._register_features(create_feature_view.name, specs, '1.0.0');
   IF COALESCE(create_feature_view.online, true) THEN
     PERFORM fstore._attach_sync(create_feature_view.name);
@@ -378,7 +386,7 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
   -- The caller (not this function's owner) must be able to read the table it exposes.
-  IF NOT pg_catalog.has_table_privilege(session_user, register_feature_view.source, 'SELECT') THEN
+  IF NOT pg_catalog.has_table_privilege(fstore._caller(), register_feature_view.source, 'SELECT') THEN
     RAISE EXCEPTION 'permission denied for table %', src USING ERRCODE = '42501';
   END IF;
   IF register_feature_view.ttl IS NOT NULL AND register_feature_view.ttl <= interval '0' THEN
@@ -458,7 +466,7 @@ BEGIN
           register_feature_view.timestamp_column, register_feature_view.created_column,
           register_feature_view.ttl, COALESCE(register_feature_view.online, true),
           COALESCE(register_feature_view.description, ''),
-          COALESCE(register_feature_view.owner, session_user), register_feature_view.tags);
+          COALESCE(register_feature_view.owner, fstore._caller()), register_feature_view.tags);
   PERFORM fstore._register_features(register_feature_view.name, specs, '1.0.0');
   IF COALESCE(register_feature_view.online, true) THEN
     PERFORM fstore._attach_sync(register_feature_view.name);
@@ -497,7 +505,8 @@ BEGIN
   END IF;
   FOR f IN SELECT jsonb_array_elements(specs) LOOP
     IF v.managed THEN
-      EXECUTE format('ALTER TABLE %s ADD COLUMN %s', v.table_oid, fstore._feature_column_ddl(v.name, f));
+      EXECUTE format('ALTER TABLE %s ADD COLUMN %s', v.table_oid, fstore._feature_column_ddl(f))
+           || COALESCE(', ADD ' || NULLIF(array_to_string(fstore._feature_constraints_ddl(v.name, f), ', ADD '), ''), '');
     ELSE
       -- A registered view adopts existing columns only; validation belongs to the table's owner.
       col_type := fstore._column_type(v.table_oid, f ->> 'name');
@@ -614,7 +623,7 @@ BEGIN
   INSERT INTO fstore.service_registry (name, features, description, owner, tags)
   VALUES (create_feature_service.name, create_feature_service.features,
           COALESCE(create_feature_service.description, ''),
-          COALESCE(create_feature_service.owner, session_user), create_feature_service.tags);
+          COALESCE(create_feature_service.owner, fstore._caller()), create_feature_service.tags);
   PERFORM fstore._log('feature_service', create_feature_service.name, 'create', NULL, NULL,
                       jsonb_build_object('features', create_feature_service.features));
 END
@@ -642,8 +651,11 @@ BEGIN
     fname := substr(ref, length(vname) + 2);
     PERFORM fstore._view(vname);
     IF fname = '*' THEN
-      FOR fname IN SELECT r.name FROM fstore.feature_registry r
-                    WHERE r.view_name = vname AND r.status IN ('active', 'deprecated') ORDER BY r.position LOOP
+      FOR fname, st IN SELECT r.name, r.status FROM fstore.feature_registry r
+                        WHERE r.view_name = vname AND r.status IN ('active', 'deprecated') ORDER BY r.position LOOP
+        IF st = 'deprecated' THEN
+          RAISE WARNING 'feature "%:%" is deprecated', vname, fname;
+        END IF;
         n := n + 1;
         view_name := vname; feature_name := fname; ordinal := n;
         RETURN NEXT;

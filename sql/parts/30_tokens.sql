@@ -19,7 +19,7 @@ BEGIN
   -- Two v4 UUIDs from pg_strong_random: 244 random bits.
   token := 'fst_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
   INSERT INTO fstore.api_token_registry (name, role, token_hash, created_by)
-  VALUES (create_api_token.name, create_api_token.role, sha256(convert_to(token, 'UTF8')), session_user);
+  VALUES (create_api_token.name, create_api_token.role, sha256(convert_to(token, 'UTF8')), fstore._caller());
   PERFORM fstore._log('api_token', create_api_token.name, 'create', NULL, NULL,
                       jsonb_build_object('role', create_api_token.role));
   RETURN token;

@@ -8,6 +8,7 @@
 #   stack.sh redis-start DIR PORT [persist]  start redis-server in DIR (no persistence unless 'persist')
 #   stack.sh redis-stop DIR                  stop it (SIGTERM, then wait)
 #
+# FSTORE_PG_PROFILE=bench starts PostgreSQL with its defaults apart from shared_buffers.
 # PostgreSQL refuses to run as root, so as root the cluster runs as the 'postgres' user.
 set -euo pipefail
 
@@ -40,14 +41,17 @@ pg_start() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-shared_buffers = 256MB
 max_connections = 200
-max_prepared_transactions = 10
 log_min_messages = warning
 CONF
+    if [ "${FSTORE_PG_PROFILE:-test}" = bench ]; then
+      # Benchmarks: PostgreSQL's defaults apart from shared_buffers.
+      echo "shared_buffers = ${FSTORE_PG_SHARED_BUFFERS:-4GB}" >>"$dir/data/postgresql.conf"
+    else
+      # Tests: durability off, they never survive the run anyway.
+      printf '%s\n' "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
+        "shared_buffers = 256MB" >>"$dir/data/postgresql.conf"
+    fi
   fi
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null \
     || { tail -20 "$dir/postgres.log" >&2; return 1; }

@@ -1,0 +1,63 @@
+// A blocking hiredis connection for the sync worker thread: one context, pipelined commands with
+// explicit argument lengths. Any I/O failure leaves the link closed (hiredis contexts are dead
+// after an error); the caller reconnects.
+#pragma once
+
+#include "sync/sync_util.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fstore::sync {
+
+// A failure talking to Redis (connection lost, timeout, error reply where none is allowed).
+class RedisError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { if (r) freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// One command: its arguments, bytes as they are.
+using Command = std::vector<std::string>;
+
+class RedisLink {
+ public:
+  explicit RedisLink(RedisEndpoint endpoint) : endpoint_(std::move(endpoint)) {}
+  ~RedisLink() { close(); }
+  RedisLink(const RedisLink&) = delete;
+  RedisLink& operator=(const RedisLink&) = delete;
+
+  // Connects (AUTH and SELECT included) unless connected. Throws RedisError.
+  void ensure_connected();
+  bool connected() const { return ctx_ != nullptr; }
+  void close();
+
+  // Sends one command and returns its reply. Throws RedisError on I/O failure (link closed) and,
+  // unless allow_error, on an error reply.
+  Reply command(const Command& cmd, bool allow_error = false);
+
+  // Pipelines commands: appends all, then reads every reply in order. Throws RedisError on I/O
+  // failure (the link is closed). Error replies are returned, not thrown.
+  std::vector<Reply> pipeline(const std::vector<Command>& cmds);
+
+ private:
+  void append(const Command& cmd);
+  Reply read_reply();
+  [[noreturn]] void fail(const std::string& what);
+
+  RedisEndpoint endpoint_;
+  redisContext* ctx_ = nullptr;
+};
+
+// The text of a string/status/error reply, or "" for other types.
+std::string reply_text(const redisReply* r);
+
+}  // namespace fstore::sync
