@@ -10,9 +10,10 @@ TEST(HttpSyncPath, IngestAppearsInOnlineLookups) {
   PgCluster pg;
   create_registry(pg);
   RedisServer redis;
-  int port = free_port();
-  ServerProcess s(server_args(pg, redis, port, /*no_auth=*/true), port);  // with the sync worker
-  ASSERT_TRUE(s.wait_healthy());
+  int port = 0;
+  auto sp = start_server([&](int p) { return server_args(pg, redis, p, /*no_auth=*/true); }, port);  // with the sync worker
+  ASSERT_TRUE(sp);
+  ServerProcess& s = *sp;
   HttpClient c(port);
   bool sync_alive = eventually([&] {
     return c.get("/metrics").body.find("fstore_sync_pg_connected 1") != std::string::npos;
