@@ -56,7 +56,9 @@ int main(int argc, char** argv) {
   app.config = *parsed.config;
   const Config& cfg = app.config;
   int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  net::io_context ioc(threads);
+  // Declared after App: destroyed first, with every pending handler (sessions use App).
+  auto ioc_owner = std::make_unique<net::io_context>(threads);
+  net::io_context& ioc = *ioc_owner;
 
   if (cfg.no_auth)
     log_warn("*** --no-auth: AUTHENTICATION IS OFF. Anyone who can reach " + cfg.listen_host + ":" +
@@ -68,11 +70,13 @@ int main(int argc, char** argv) {
   app.registry = std::make_unique<RegistryWatcher>(cfg.pg_url, app.metrics, [auth] { auth->clear(); });
   app.redis = std::make_unique<RedisClient>(ioc, endpoint, cfg.redis_connections, app.metrics,
                                             std::chrono::milliseconds(cfg.redis_timeout_ms));
-  HttpServer server(ioc, app);
+  auto server_owner = std::make_unique<HttpServer>(ioc, app);
+  HttpServer& server = *server_owner;
   try {
     server.listen(cfg.listen_host, cfg.listen_port);
   } catch (const std::exception& e) {
     log_error(e.what());
+    app.redis.reset();  // its I/O objects go before the io_context
     return 1;
   }
   app.pg->start();
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
   }
   server.start();
 
+  {
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to --drain-timeout-ms), exit 0.
   net::signal_set signals(ioc, SIGTERM, SIGINT);
   net::steady_timer drain_timer(ioc);
@@ -121,10 +126,15 @@ int main(int argc, char** argv) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  }  // the signal set and timer go before the io_context
 
   if (app.sync) app.sync->stop();
   app.registry->stop();
   app.pg->stop();
+  // I/O objects before their io_context; the io_context (and the handlers it still holds) before App.
+  app.redis.reset();
+  server_owner.reset();
+  ioc_owner.reset();
   log_info("stopped");
   return 0;
 }

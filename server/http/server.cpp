@@ -18,19 +18,25 @@ using tcp = net::ip::tcp;
 // One client connection.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, App& app, HttpServer& server)
-      : stream_(std::move(socket)), app_(app), server_(server),
+  Session(tcp::socket&& socket, App& app, std::shared_ptr<HttpServer::SessionList> list)
+      : stream_(std::move(socket)), app_(app), list_(std::move(list)),
         buffer_(app.config.max_header_bytes + 64 * 1024) {
     ++app_.metrics.connections_open;
   }
 
   ~Session() {
     --app_.metrics.connections_open;
-    if (registered_) server_.remove(self_it_);
+    if (registered_) {
+      std::lock_guard<std::mutex> lock(list_->mutex);
+      list_->sessions.erase(self_it_);
+    }
   }
 
   void run() {
-    self_it_ = server_.add(weak_from_this());
+    {
+      std::lock_guard<std::mutex> lock(list_->mutex);
+      self_it_ = list_->sessions.insert(list_->sessions.end(), weak_from_this());
+    }
     registered_ = true;
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_wait(); });
   }
@@ -179,7 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   App& app_;
-  HttpServer& server_;
+  std::shared_ptr<HttpServer::SessionList> list_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
@@ -234,7 +240,7 @@ void HttpServer::do_accept() {
       ++app_.metrics.connections_accepted;
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Session>(std::move(socket), app_, *this)->run();
+      std::make_shared<Session>(std::move(socket), app_, sessions_)->run();
     }
     do_accept();
   });
@@ -248,23 +254,12 @@ void HttpServer::drain() {
   });
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    draining_ = true;
-    for (auto& w : sessions_) if (auto s = w.lock()) live.push_back(std::move(s));
+    std::lock_guard<std::mutex> lock(sessions_->mutex);
+    for (auto& w : sessions_->sessions) if (auto s = w.lock()) live.push_back(std::move(s));
   }
   for (auto& s : live) s->close_if_idle();
 }
 
 int64_t HttpServer::open_connections() const { return app_.metrics.connections_open.load(); }
-
-std::list<std::weak_ptr<Session>>::iterator HttpServer::add(std::weak_ptr<Session> s) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return sessions_.insert(sessions_.end(), std::move(s));
-}
-
-void HttpServer::remove(std::list<std::weak_ptr<Session>>::iterator it) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  sessions_.erase(it);
-}
 
 }  // namespace fstore::server

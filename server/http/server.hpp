@@ -28,9 +28,11 @@ class HttpServer {
   // Open connections.
   int64_t open_connections() const;
 
-  // Session bookkeeping (for drain).
-  std::list<std::weak_ptr<Session>>::iterator add(std::weak_ptr<Session> s);
-  void remove(std::list<std::weak_ptr<Session>>::iterator it);
+  // The open sessions (for drain); shared with the sessions, which may outlive the server at exit.
+  struct SessionList {
+    std::mutex mutex;
+    std::list<std::weak_ptr<Session>> sessions;
+  };
 
  private:
   void do_accept();
@@ -39,9 +41,7 @@ class HttpServer {
   App& app_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;
-  std::mutex mutex_;
-  std::list<std::weak_ptr<Session>> sessions_;
-  bool draining_ = false;
+  std::shared_ptr<SessionList> sessions_ = std::make_shared<SessionList>();
 };
 
 }  // namespace fstore::server

@@ -12,12 +12,13 @@ class HttpApi : public ::testing::Test {
     create_registry(*pg);
     reader = pg->query_value("SELECT fstore.create_api_token('test_reader', 'reader')");
     writer = pg->query_value("SELECT fstore.create_api_token('test_writer', 'writer')");
-    port = free_port();
-    auto args = server_args(*pg, *redis, port, /*no_auth=*/false);
-    args.push_back("--no-sync");  // Redis is written by the tests themselves here
-    args.insert(args.end(), {"--token-cache-ms", "500"});
-    server = std::make_unique<ServerProcess>(args, port);
-    ASSERT_TRUE(server->wait_healthy());
+    server = start_server([](int p) {
+      auto args = server_args(*pg, *redis, p, /*no_auth=*/false);
+      args.push_back("--no-sync");  // Redis is written by the tests themselves here
+      args.insert(args.end(), {"--token-cache-ms", "500"});
+      return args;
+    }, port);
+    ASSERT_TRUE(server);
     HttpClient c(port);
     ASSERT_TRUE(eventually([&] { return c.get("/ready").status == 200; })) << server->log();
     now = now_us();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -79,6 +80,23 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return pred();
+}
+
+// Starts fstore-server on a free port (args built for that port), retrying on another port when
+// the chosen one was taken meanwhile (other test runs share the machine). Sets `port`.
+inline std::unique_ptr<ServerProcess> start_server(const std::function<std::vector<std::string>(int)>& make_args, int& port) {
+  std::string logs;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    port = free_port();
+    auto s = std::make_unique<ServerProcess>(make_args(port), port);
+    if (s->wait_healthy()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (s->running() && HttpClient(port).get("/health").body == "{\"status\":\"ok\"}") return s;
+    }
+    logs += s->log();
+  }
+  ADD_FAILURE() << "fstore-server did not start:\n" << logs;
+  return nullptr;
 }
 
 inline nlohmann::json body_json(const HttpResponse& r) {
