@@ -102,7 +102,7 @@ if want sanitize; then
     "$ASAN_BUILD_DIR/fstore_unit_tests" --gtest_brief=1 >"$WORK/asan-unit.out" 2>&1; rc1=$?
     FSTORE_BUILD_DIR=$ASAN_BUILD_DIR "$ASAN_BUILD_DIR/fstore_integration_tests" --gtest_brief=1 \
       --gtest_filter='Http*' >"$WORK/asan-integration.out" 2>&1; rc2=$?
-    tail -30 "$WORK/asan-unit.out" "$WORK/asan-integration.out"
+    tail -n 30 "$WORK/asan-unit.out" "$WORK/asan-integration.out"
     # Server processes write sanitizer reports to their logs, which the tests print on failure.
     reports=$(cat "$WORK/asan-unit.out" "$WORK/asan-integration.out" | grep -cE 'ERROR: (Address|Leak)Sanitizer|runtime error:' || true)
     status=PASS; { [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$reports" = 0 ]; } || status=FAIL

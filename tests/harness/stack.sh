@@ -19,9 +19,12 @@ as_pg() {
 }
 
 free_port() {
-  local port
+  # Below Linux's ephemeral range (32768+ by default), where outgoing connections take their local
+  # ports, so a port found free here is not taken by some client a moment later.
+  local port low=15000 high
+  high=$(awk '{print $1 - 1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
   for _ in $(seq 1 200); do
-    port=$(( 20000 + RANDOM % 40000 ))
+    port=$(( low + RANDOM % (high - low) ))
     if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "$port"; return 0; fi
   done
   echo "stack.sh: no free port found" >&2; return 1

@@ -63,7 +63,17 @@ TempDir::~TempDir() {
 }
 
 PgCluster::PgCluster(const std::string& dbname) : port_(free_port()), dbname_(dbname) {
-  start();
+  // Another process may take the port between the check and the bind: try a few.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      start();
+      break;
+    } catch (const std::runtime_error&) {
+      if (attempt == 3) throw;
+      port_ = free_port();
+      run_command("sed -i 's/^port = .*/port = " + std::to_string(port_) + "/' '" + dir_.path() + "/pg/data/postgresql.conf'");
+    }
+  }
   run_command("psql -X -q -h 127.0.0.1 -p " + std::to_string(port_) +
               " -U postgres -d postgres -c 'CREATE DATABASE \"" + dbname_ + "\"'");
   exec("CREATE EXTENSION fstore");
@@ -105,7 +115,17 @@ void PgCluster::stop(const std::string& mode) {
 
 void PgCluster::restart() { stop("fast"); start(); }
 
-RedisServer::RedisServer(bool persist) : port_(free_port()), persist_(persist) { start(); }
+RedisServer::RedisServer(bool persist) : port_(free_port()), persist_(persist) {
+  for (int attempt = 1;; ++attempt) {  // the port may be taken between the check and the bind
+    try {
+      start();
+      return;
+    } catch (const std::runtime_error&) {
+      if (attempt == 3) throw;
+      port_ = free_port();
+    }
+  }
+}
 RedisServer::~RedisServer() { stop(); }
 
 std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
