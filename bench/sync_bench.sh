@@ -47,8 +47,9 @@ echo "write speed ratio (online/plain speed) = $(echo "scale=3; $PLAIN / $ONLINE
 
 echo "== catch-up: one COPY of $ROWS rows with fstore-server running, until all of it is in Redis"
 $PSQL -c "TRUNCATE fstore_data.stats" -c "TRUNCATE fstore.change_queue"
+HTTP_PORT=$($H free-port)
 "$BUILD_DIR/fstore-server" --pg "postgresql://postgres@127.0.0.1:$PGP/bench" --redis "redis://127.0.0.1:$RP" \
-  --listen "127.0.0.1:$($H free-port)" --no-auth >"$WORK/server.log" 2>&1 &
+  --listen "127.0.0.1:$HTTP_PORT" --no-auth >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 until [ "$(redis-cli -p "$RP" HGET fstore:v1:@marker state)" = ready ]; do sleep 0.1; done
 sleep 1
@@ -60,5 +61,5 @@ e=$(now)
 n=$(redis-cli -p "$RP" EVAL "return #redis.call('KEYS', 'fstore:v1:stats:*')" 0)
 echo "COPY took $(echo "$c - $s" | bc) s; from COMMIT to all $n keys in Redis: $(echo "$e - $c" | bc) s (goal < 10 s)"
 
-echo "== freshness: steady ingestion, commit -> value in Redis"
-"$BUILD_DIR/sync_freshness" "postgresql://postgres@127.0.0.1:$PGP/bench" "redis://127.0.0.1:$RP" 5000 "$FRESH_SECONDS" 100
+echo "== freshness: steady ingestion, commit -> value served over HTTP by fstore-server"
+"$BUILD_DIR/sync_freshness" "postgresql://postgres@127.0.0.1:$PGP/bench" "redis://127.0.0.1:$RP" 5000 "$FRESH_SECONDS" 100 "$HTTP_PORT"
