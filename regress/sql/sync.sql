@@ -3,13 +3,6 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS fstore;
 RESET client_min_messages;
-CREATE FUNCTION sync_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE statement;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 CREATE VIEW sync_queue AS
   SELECT view_name, (SELECT array_agg(k ORDER BY k) FROM unnest(keys) k) AS keys, due_at IS NOT NULL AS later
   FROM fstore.change_queue ORDER BY id;
@@ -56,10 +49,10 @@ SELECT fstore.materialize('sync_stats');
 SELECT fstore.materialize('sync_stats', now() - interval '1 minute', now() + interval '1 minute');
 SELECT fstore.materialize('sync_stats', '2000-01-01', '2000-01-02');
 SELECT view_name, keys, later FROM sync_queue;
-SELECT sync_error($$SELECT fstore.materialize('no_such_view')$$);
-SELECT sync_error($$SELECT fstore.materialize('sync_offline')$$);
-SELECT sync_error($$SELECT fstore.materialize('sync_stats', 'infinity', '-infinity')$$);
-SELECT sync_error($$SELECT fstore.materialize(NULL)$$);
+SELECT regress_error($$SELECT fstore.materialize('no_such_view')$$);
+SELECT regress_error($$SELECT fstore.materialize('sync_offline')$$);
+SELECT regress_error($$SELECT fstore.materialize('sync_stats', 'infinity', '-infinity')$$);
+SELECT regress_error($$SELECT fstore.materialize(NULL)$$);
 
 -- Privileges: writers materialize, readers read sync_status, nobody else calls the hooks.
 SELECT has_function_privilege('fstore_writer', 'fstore.materialize(text, timestamptz, timestamptz)', 'EXECUTE') AS writer_materializes,
@@ -99,5 +92,5 @@ DROP TABLE public."sync trips";
 REVOKE ALL ON SCHEMA fstore, fstore_data FROM sync_regress_writer;
 DROP ROLE sync_regress_writer;
 DROP VIEW sync_queue;
-DROP FUNCTION sync_error(text);
+DROP FUNCTION regress_error(text);
 TRUNCATE fstore.change_queue;

@@ -143,6 +143,18 @@ std::string hmget_command(const std::string& key, const std::vector<const Featur
   return out;
 }
 
+
+// Appends ,"warnings":[...] to a JSON object being written, when there are any.
+static void append_warnings(std::string& out, const std::vector<std::string>& warnings) {
+  if (warnings.empty()) return;
+  out += ",\"warnings\":[";
+  for (size_t i = 0; i < warnings.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, warnings[i]);
+  }
+  out += "]";
+}
+
 std::string OnlinePlan::commands() const {
   std::string out;
   for (const auto& g : groups) {
@@ -332,15 +344,7 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
     out += "]}";
   }
   out += "]";
-  auto warnings = deprecation_warnings(plan.features);
-  if (!warnings.empty()) {
-    out += ",\"warnings\":[";
-    for (size_t i = 0; i < warnings.size(); ++i) {
-      if (i) out += ',';
-      append_json_string(out, warnings[i]);
-    }
-    out += "]";
-  }
+  append_warnings(out, deprecation_warnings(plan.features));
   out += "}";
   return out;
 }
@@ -376,14 +380,7 @@ std::optional<std::string> encode_entity_response(const FeatureView& view, const
   out += "}";
   out += statuses;
   out += "}";
-  if (!warnings.empty()) {
-    out += ",\"warnings\":[";
-    for (size_t i = 0; i < warnings.size(); ++i) {
-      if (i) out += ',';
-      append_json_string(out, warnings[i]);
-    }
-    out += "]";
-  }
+  append_warnings(out, warnings);
   out += "}";
   return out;
 }
