@@ -1,6 +1,30 @@
-// fstore.so: the module's entry point.
+// fstore.so: the module's entry point and its settings.
 #include "pg_boundary.hpp"
 
 extern "C" {
+#include "utils/guc.h"
+
 PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+namespace {
+
+// fstore.training_set_scan: how create_training_set reads a view.
+int training_set_scan = 0;
+const struct config_enum_entry training_set_scan_options[] = {
+    {"auto", 0, false}, {"seq", 1, false}, {"index", 2, false}, {nullptr, 0, false}};
+
+}  // namespace
+
+// Registers fstore's settings when the library is loaded.
+void _PG_init(void) {
+  DefineCustomEnumVariable(
+      "fstore.training_set_scan",
+      "How fstore.create_training_set reads feature views: auto, seq or index.",
+      "auto reads a view through its (key, ...) btree index when the entity rows' keys are a small share "
+      "of the view's keys (by the planner's statistics), else sequentially.",
+      &training_set_scan, 0, training_set_scan_options, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  MarkGUCPrefixReserved("fstore");
 }

@@ -20,7 +20,11 @@
 #include "spi_query.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "catalog/pg_am_d.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
@@ -31,6 +35,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -128,6 +133,7 @@ struct EntityPlan {
   Oid entity_att_type = InvalidOid;
   fstore::pit::KeyDictionary dict;
   std::vector<uint32_t> key_ids;  // per entity row
+  std::vector<Datum> key_values;  // per key id: the key, copied into the engine's context
   std::unique_ptr<fstore::pit::EntityTimeline> timeline;
 };
 
@@ -325,7 +331,14 @@ EntityRows read_entity_rows(const std::string& query, std::vector<std::unique_pt
           Datum k = heap_getattr(tuple, e->entity_att, SPI_tuptable->tupdesc, &isnull);
           // A NULL key or time matches nothing: that row's features stay NULL.
           bool usable = !isnull && !rows.time_null.back();
-          e->key_ids.push_back(usable ? key_id(e->dict, e->entity_att_type, k, true) : fstore::pit::kNoKey);
+          uint32_t id = usable ? key_id(e->dict, e->entity_att_type, k, true) : fstore::pit::kNoKey;
+          if (id != fstore::pit::kNoKey && id == e->key_values.size()) {  // a new key: keep it for index probes
+            auto* a = TupleDescAttr(SPI_tuptable->tupdesc, e->entity_att - 1);
+            MemoryContext batch = MemoryContextSwitchTo(engine);
+            e->key_values.push_back(datumCopy(k, a->attbyval, a->attlen));
+            MemoryContextSwitchTo(batch);
+          }
+          e->key_ids.push_back(id);
         }
         tuplestore_puttuple(rows.store, tuple);
       }
@@ -415,7 +428,72 @@ struct ViewMatch {
   bool* captured_nulls = nullptr;
 };
 
-// Scans one view once, offering every row to the matcher; returns the winners per entity row.
+// How a view is read: the whole table in physical order, or its (key, ...) btree index probed once
+// per distinct key of the entity rows. `fstore.training_set_scan` = auto | seq | index.
+enum class ScanPath { Sequential, Index };
+
+// The btree index whose first column is the view's key, or InvalidOid.
+Oid key_index(Relation rel, AttrNumber key_att) {
+  return pg_guard([&] {
+    Oid found = InvalidOid;
+    List* indexes = RelationGetIndexList(rel);
+    ListCell* lc;
+    foreach (lc, indexes) {
+      Relation index = index_open(lfirst_oid(lc), AccessShareLock);
+      bool fits = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indkey.values[0] == key_att &&
+                  index->rd_index->indisvalid && index->rd_indpred == NIL && index->rd_indexprs == NIL;
+      index_close(index, AccessShareLock);
+      if (fits) { found = lfirst_oid(lc); break; }
+    }
+    return found;
+  });
+}
+
+// Chooses the scan path. The index pays when the entity rows' keys are a small share of the view's
+// keys: then probing each key reads only its own history, instead of every row of the table.
+ScanPath choose_path(Relation rel, const ViewPlan& v, const EntityPlan& e, Oid index) {
+  std::string setting = pg_guard([] {
+    const char* value = GetConfigOption("fstore.training_set_scan", true, false);
+    return std::string(value ? value : "auto");
+  });
+  if (setting == "seq" || !OidIsValid(index)) return ScanPath::Sequential;
+  if (setting == "index") return ScanPath::Index;
+  double table_rows = rel->rd_rel->reltuples;
+  if (table_rows <= 0) return ScanPath::Sequential;  // never analyzed: no estimate
+  // Distinct keys of the view from the planner's statistics (negative: a fraction of the rows).
+  auto stats = fstore::spi_query(
+      "SELECT n_distinct::text FROM pg_catalog.pg_stats s JOIN pg_catalog.pg_class c ON c.relname = s.tablename "
+      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
+      "WHERE c.oid = $1::oid AND s.attname = $2", {std::to_string(v.relid), v.key_column});
+  if (stats.empty() || !stats[0][0]) return ScanPath::Sequential;
+  double distinct = std::stod(*stats[0][0]);
+  if (distinct < 0) distinct = -distinct * table_rows;
+  if (distinct < 1) return ScanPath::Sequential;
+  // A row read through the index costs about ten sequential ones (a random heap fetch), plus a
+  // descent per key.
+  double rows_probed = table_rows * std::min(1.0, e.key_values.size() / distinct);
+  return rows_probed * 10 + e.key_values.size() * 20 < table_rows ? ScanPath::Index : ScanPath::Sequential;
+}
+
+// The key of id `id` as a Datum of the view's key type, for an index probe; false when an integer
+// key does not fit that type (then the key has no rows).
+bool probe_datum(const EntityPlan& e, Oid view_key_type, uint32_t id, Datum& out) {
+  Datum value = e.key_values[id];
+  if (key_kind(view_key_type) != KeyKind::Integer) {
+    out = value;  // text and varchar share one representation; uuid is uuid
+    return true;
+  }
+  int64_t v = e.entity_att_type == INT8OID ? DatumGetInt64(value)
+              : e.entity_att_type == INT4OID ? DatumGetInt32(value) : DatumGetInt16(value);
+  switch (view_key_type) {
+    case INT8OID: out = Int64GetDatum(v); return true;
+    case INT4OID: out = Int32GetDatum(static_cast<int32>(v)); return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+    default: out = Int16GetDatum(static_cast<int16>(v)); return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+  }
+}
+
+// Reads one view (by either path), offering every row to the matcher; returns the winners per
+// entity row.
 ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const EntityRows& rows, Snapshot snapshot,
                      MemoryContext engine) {
   namespace pit = fstore::pit;
@@ -427,10 +505,12 @@ ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const Entit
   AttrNumber last_att = std::max({v.key_att, v.ts_att, v.created_att});
   if (capture) last_att = std::max(last_att, *std::max_element(v.feature_atts.begin(), v.feature_atts.end()));
   Oid key_type = TupleDescAttr(RelationGetDescr(rel), v.key_att - 1)->atttypid;
-  bool integer_keys = key_kind(key_type) == KeyKind::Integer;
+  Oid index = key_index(rel, v.key_att);
+  ScanPath path = choose_path(rel, v, e, index);
+  // Integer keys of a sequential scan are resolved by the matcher, with prefetching; otherwise the
+  // key id is known (index probe) or resolved here while the tuple is at hand (text, uuid).
+  bool resolve_in_matcher = path == ScanPath::Sequential && key_kind(key_type) == KeyKind::Integer;
 
-  // Offers go to the matcher in batches (see pit_join.hpp): integer keys are resolved there, with
-  // prefetching; text and uuid keys are resolved here, while the tuple is still at hand.
   int64_t raw_keys[pit::kBatch];
   uint32_t key_ids[pit::kBatch];
   uint32_t placed[pit::kBatch];
@@ -439,7 +519,7 @@ ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const Entit
   std::vector<char> batch_nulls(batch_values.size());
   size_t batched = 0;
   auto flush = [&] {
-    if (integer_keys) matcher.offer_batch(e.dict, raw_keys, versions, batched, placed);
+    if (resolve_in_matcher) matcher.offer_batch(e.dict, raw_keys, versions, batched, placed);
     else matcher.offer_batch(key_ids, versions, batched, placed);
     if (capture)
       for (size_t i = 0; i < batched; ++i)
@@ -450,6 +530,31 @@ ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const Entit
           }
     batched = 0;
   };
+  // Adds the row in `slot` to the batch; `known_id` is the key id when the path already knows it.
+  auto take = [&](TupleTableSlot* slot, uint32_t known_id) {
+    slot_getsomeattrs(slot, last_att);
+    if (slot->tts_isnull[v.key_att - 1] || slot->tts_isnull[v.ts_att - 1]) return;
+    Datum key = slot->tts_values[v.key_att - 1];
+    if (known_id != pit::kNoKey) {
+      key_ids[batched] = known_id;
+    } else if (resolve_in_matcher) {
+      raw_keys[batched] = key_type == INT8OID ? DatumGetInt64(key)
+                          : key_type == INT4OID ? DatumGetInt32(key) : DatumGetInt16(key);
+    } else {
+      key_ids[batched] = key_id(e.dict, key_type, key, false);
+      if (key_ids[batched] == pit::kNoKey) return;
+    }
+    pit::Version& version = versions[batched];
+    version = {DatumGetTimestampTz(slot->tts_values[v.ts_att - 1]), 0, tid_to_row_id(&slot->tts_tid)};
+    if (v.created_att && !slot->tts_isnull[v.created_att - 1])
+      version.created_ts = DatumGetTimestampTz(slot->tts_values[v.created_att - 1]);
+    if (capture)
+      for (size_t j = 0; j < width; ++j) {
+        batch_values[batched * width + j] = slot->tts_values[v.feature_atts[j] - 1];
+        batch_nulls[batched * width + j] = slot->tts_isnull[v.feature_atts[j] - 1];
+      }
+    if (++batched == pit::kBatch) flush();
+  };
 
   pg_guard([&] {
     if (capture) {
@@ -457,42 +562,46 @@ ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const Entit
       match.captured_values = static_cast<Datum*>(MemoryContextAllocHuge(engine, cells * sizeof(Datum)));
       match.captured_nulls = static_cast<bool*>(MemoryContextAllocHuge(engine, cells * sizeof(bool)));
     }
-    MemoryContext scan_cxt = AllocSetContextCreate(engine, "fstore view scan", ALLOCSET_DEFAULT_SIZES);
+    // Scans live in the caller's context; only the per-row work (detoasted text keys) goes into
+    // row_cxt, which is reset every kInterruptEvery rows.
+    MemoryContext row_cxt = AllocSetContextCreate(engine, "fstore view rows", ALLOCSET_DEFAULT_SIZES);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
-    TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
-    MemoryContext old = MemoryContextSwitchTo(scan_cxt);
     uint64 n = 0;
-    while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
+    auto take_row = [&](uint32_t known_id) {
       if ((++n % kInterruptEvery) == 0) {
         CHECK_FOR_INTERRUPTS();
-        MemoryContextReset(scan_cxt);  // detoasted text keys
+        MemoryContextReset(row_cxt);
       }
-      slot_getsomeattrs(slot, last_att);
-      if (slot->tts_isnull[v.key_att - 1] || slot->tts_isnull[v.ts_att - 1]) continue;
-      Datum key = slot->tts_values[v.key_att - 1];
-      if (integer_keys) {
-        raw_keys[batched] = key_type == INT8OID ? DatumGetInt64(key)
-                            : key_type == INT4OID ? DatumGetInt32(key) : DatumGetInt16(key);
-      } else {
-        key_ids[batched] = key_id(e.dict, key_type, key, false);
-        if (key_ids[batched] == pit::kNoKey) continue;
+      MemoryContext outer = MemoryContextSwitchTo(row_cxt);
+      take(slot, known_id);
+      MemoryContextSwitchTo(outer);
+    };
+    if (path == ScanPath::Sequential) {
+      TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+      while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) take_row(pit::kNoKey);
+      table_endscan(scan);
+    } else {
+      Relation index_rel = index_open(index, AccessShareLock);
+      Oid opfamily = index_rel->rd_opfamily[0];
+      Oid opcintype = index_rel->rd_opcintype[0];
+      RegProcedure eq = get_opcode(get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber));
+      IndexScanDesc scan = index_beginscan(rel, index_rel, snapshot, 1, 0);
+      for (uint32_t id = 0; id < e.key_values.size(); ++id) {
+        Datum probe;
+        if (!probe_datum(e, key_type, id, probe)) continue;
+        ScanKeyData skey;
+        ScanKeyInit(&skey, 1, BTEqualStrategyNumber, eq, probe);
+        index_rescan(scan, &skey, 1, nullptr, 0);
+        while (index_getnext_slot(scan, ForwardScanDirection, slot)) take_row(id);
       }
-      pit::Version& version = versions[batched];
-      version = {DatumGetTimestampTz(slot->tts_values[v.ts_att - 1]), 0, tid_to_row_id(&slot->tts_tid)};
-      if (v.created_att && !slot->tts_isnull[v.created_att - 1])
-        version.created_ts = DatumGetTimestampTz(slot->tts_values[v.created_att - 1]);
-      if (capture)
-        for (size_t j = 0; j < width; ++j) {
-          batch_values[batched * width + j] = slot->tts_values[v.feature_atts[j] - 1];
-          batch_nulls[batched * width + j] = slot->tts_isnull[v.feature_atts[j] - 1];
-        }
-      if (++batched == pit::kBatch) flush();
+      index_endscan(scan);
+      index_close(index_rel, NoLock);
     }
     if (batched) flush();
-    MemoryContextSwitchTo(old);
-    table_endscan(scan);
     ExecDropSingleTupleTableSlot(slot);
-    MemoryContextDelete(scan_cxt);
+    MemoryContextDelete(row_cxt);
+    elog(DEBUG1, "fstore training set: view \"%s\" read %s, " UINT64_FORMAT " rows", v.name.c_str(),
+         path == ScanPath::Index ? "through its key index" : "sequentially", n);
   });
   match.winners = matcher.winners(rows.count, ttl_lower_bounds(v, rows));
   return match;
