@@ -3,7 +3,8 @@
 # query with the right index, in the same run, on the same data, medians of RUNS runs.
 #
 # Workload: ENTITIES entities x EVENTS events per view (3 float8 features), ENTITY_ROWS entity
-# rows with random times; once with one view, once with three views. PostgreSQL runs with its
+# rows with random times; once with one view, once with three views; then a small label set (the
+# entity rows of the first 1,000 entities, one view), where fstore reads through the key index. PostgreSQL runs with its
 # defaults apart from shared_buffers (FSTORE_PG_SHARED_BUFFERS, default 4GB).
 #
 #   bench/training_set_bench.sh            # full size: 100,000 x 100, 1,000,000 entity rows
@@ -53,12 +54,12 @@ lateral_sql() {
               WHERE f.customer_id = e.customer_id AND f.event_ts <= e.event_timestamp
               ORDER BY f.event_ts DESC, f.created_ts DESC LIMIT 1) v$v ON true"
   done
-  echo "CREATE TABLE $target AS SELECT $select FROM entity_rows e $joins"
+  echo "CREATE TABLE $target AS SELECT $select FROM ${ENTITY_TABLE:-entity_rows} e $joins"
 }
 fstore_sql() {
   local target=$1 views=$2 refs=""
   for v in $(seq 1 "$views"); do refs+="${refs:+, }'view$v:*'"; done
-  echo "SELECT fstore.create_training_set('$target', 'entity_rows', ARRAY[$refs])"
+  echo "SELECT fstore.create_training_set('$target', '${ENTITY_TABLE:-entity_rows}', ARRAY[$refs])"
 }
 # Seconds one statement takes, measured around psql.
 timed() {
@@ -68,18 +69,24 @@ timed() {
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-for views in 1 3; do
+sql -c "CREATE TABLE small_entity_rows AS SELECT * FROM entity_rows WHERE customer_id < 1000"
+SMALL_ROWS=$(sql -c "SELECT count(*) FROM small_entity_rows")
+
+for views in 1 3 small; do
+  if [ "$views" = small ]; then export ENTITY_TABLE=small_entity_rows; views=1; label="1 view, $SMALL_ROWS entity rows of 1,000 entities"
+  else label="$views view(s)"; fi
   fs=(); base=()
   for run in $(seq 1 "$RUNS"); do
     sql -c "DROP TABLE IF EXISTS ts_fstore, ts_lateral"
     fs+=("$(timed "$(fstore_sql ts_fstore "$views")")")
     base+=("$(timed "$(lateral_sql ts_lateral "$views")")")
-    echo "   $views view(s), run $run: fstore ${fs[-1]} s, LATERAL ${base[-1]} s"
+    echo "   $label, run $run: fstore ${fs[-1]} s, LATERAL ${base[-1]} s"
   done
   # Same answers (as multisets; the LATERAL table has no defined order).
   diff=$(sql -c "SELECT count(*) FROM ((TABLE ts_fstore EXCEPT ALL TABLE ts_lateral) UNION ALL (TABLE ts_lateral EXCEPT ALL TABLE ts_fstore)) d")
   [ "$diff" = 0 ] || { echo "MISMATCH: fstore and LATERAL differ in $diff rows" >&2; exit 1; }
   mf=$(median "${fs[@]}"); mb=$(median "${base[@]}")
-  printf 'RESULT views=%d entity_rows=%d feature_rows_per_view=%d fstore_median_s=%.2f lateral_median_s=%.2f speedup=%.1fx\n' \
-    "$views" "$ENTITY_ROWS" $((ENTITIES * EVENTS)) "$mf" "$mb" "$(awk -v b="$mb" -v f="$mf" 'BEGIN { print b / f }')"
+  printf 'RESULT views=%d entity_rows=%d feature_rows_per_view=%d fstore_median_s=%.3f lateral_median_s=%.3f speedup=%.1fx\n' \
+    "$views" "$(sql -c "SELECT count(*) FROM ${ENTITY_TABLE:-entity_rows}")" $((ENTITIES * EVENTS)) "$mf" "$mb" \
+    "$(awk -v b="$mb" -v f="$mf" 'BEGIN { print b / f }')"
 done
