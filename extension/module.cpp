@@ -14,7 +14,7 @@ namespace {
 // fstore.training_set_scan: how create_training_set reads a view.
 int training_set_scan = 0;
 const struct config_enum_entry training_set_scan_options[] = {
-    {"auto", 0, false}, {"seq", 1, false}, {"index", 2, false}, {nullptr, 0, false}};
+    {"auto", 0, false}, {"seq", 1, false}, {"index", 2, false}, {"probe", 3, false}, {nullptr, 0, false}};
 
 }  // namespace
 
@@ -22,9 +22,10 @@ const struct config_enum_entry training_set_scan_options[] = {
 void _PG_init(void) {
   DefineCustomEnumVariable(
       "fstore.training_set_scan",
-      "How fstore.create_training_set reads feature views: auto, seq or index.",
-      "auto reads a view through its (key, ...) btree index when the entity rows' keys are a small share "
-      "of the view's keys (by the planner's statistics), else sequentially.",
+      "How fstore.create_training_set reads feature views: auto, seq, index or probe.",
+      "seq reads the whole table; index reads each entity key's history through a (key, ...) btree index; "
+      "probe looks up each entity row backwards through a (key, event time, ...) index. auto picks the "
+      "cheapest by the planner's statistics.",
       &training_set_scan, 0, training_set_scan_options, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("fstore");
 }

@@ -428,36 +428,46 @@ struct ViewMatch {
   bool* captured_nulls = nullptr;
 };
 
-// How a view is read: the whole table in physical order, or its (key, ...) btree index probed once
-// per distinct key of the entity rows. `fstore.training_set_scan` = auto | seq | index.
-enum class ScanPath { Sequential, Index };
+// How a view is read: the whole table in physical order; its (key, ...) btree index probed once per
+// distinct key of the entity rows (that key's whole history); or, with a (key, event time, ...)
+// index, probed once per entity row backwards from its time (the newest rows at or before it).
+// `fstore.training_set_scan` = auto | seq | index | probe.
+enum class ScanPath { Sequential, Index, Probe };
 
-// The btree index whose first column is the view's key, or InvalidOid.
-Oid key_index(Relation rel, AttrNumber key_att) {
+// The view's btree index to read by: the first whose first column is the key, preferring one whose
+// second column is the event time (`time_second`). InvalidOid when there is none.
+Oid key_index(Relation rel, AttrNumber key_att, AttrNumber ts_att, bool& time_second) {
   return pg_guard([&] {
     Oid found = InvalidOid;
+    time_second = false;
     List* indexes = RelationGetIndexList(rel);
     ListCell* lc;
     foreach (lc, indexes) {
       Relation index = index_open(lfirst_oid(lc), AccessShareLock);
       bool fits = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indkey.values[0] == key_att &&
                   index->rd_index->indisvalid && index->rd_indpred == NIL && index->rd_indexprs == NIL;
+      bool with_time = fits && index->rd_index->indnkeyatts >= 2 && index->rd_index->indkey.values[1] == ts_att &&
+                       (index->rd_indoption[1] & INDOPTION_DESC) == 0;
       index_close(index, AccessShareLock);
-      if (fits) { found = lfirst_oid(lc); break; }
+      if (fits && (!OidIsValid(found) || (with_time && !time_second))) {
+        found = lfirst_oid(lc);
+        time_second = with_time;
+      }
     }
     return found;
   });
 }
 
-// Chooses the scan path. The index pays when the entity rows' keys are a small share of the view's
-// keys: then probing each key reads only its own history, instead of every row of the table.
-ScanPath choose_path(Relation rel, const ViewPlan& v, const EntityPlan& e, Oid index) {
+// Chooses the scan path by estimated cost, in units of one row read sequentially: a row read
+// through the index costs about ten (a random heap fetch), an index descent about twenty.
+ScanPath choose_path(Relation rel, const ViewPlan& v, const EntityPlan& e, Oid index, bool time_second) {
   std::string setting = pg_guard([] {
     const char* value = GetConfigOption("fstore.training_set_scan", true, false);
     return std::string(value ? value : "auto");
   });
   if (setting == "seq" || !OidIsValid(index)) return ScanPath::Sequential;
   if (setting == "index") return ScanPath::Index;
+  if (setting == "probe") return time_second ? ScanPath::Probe : ScanPath::Index;
   double table_rows = rel->rd_rel->reltuples;
   if (table_rows <= 0) return ScanPath::Sequential;  // never analyzed: no estimate
   // Distinct keys of the view from the planner's statistics (negative: a fraction of the rows).
@@ -469,10 +479,12 @@ ScanPath choose_path(Relation rel, const ViewPlan& v, const EntityPlan& e, Oid i
   double distinct = std::stod(*stats[0][0]);
   if (distinct < 0) distinct = -distinct * table_rows;
   if (distinct < 1) return ScanPath::Sequential;
-  // A row read through the index costs about ten sequential ones (a random heap fetch), plus a
-  // descent per key.
-  double rows_probed = table_rows * std::min(1.0, e.key_values.size() / distinct);
-  return rows_probed * 10 + e.key_values.size() * 20 < table_rows ? ScanPath::Index : ScanPath::Sequential;
+  double keys = static_cast<double>(e.key_values.size());
+  double sequential = table_rows;
+  double per_key = table_rows * std::min(1.0, keys / distinct) * 10 + keys * 20;
+  double per_row = time_second ? static_cast<double>(e.timeline->size()) * (20 + 10) : per_key + 1;
+  if (per_row < per_key && per_row < sequential) return ScanPath::Probe;
+  return per_key < sequential ? ScanPath::Index : ScanPath::Sequential;
 }
 
 // The key of id `id` as a Datum of the view's key type, for an index probe; false when an integer
@@ -505,8 +517,9 @@ ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const Entit
   AttrNumber last_att = std::max({v.key_att, v.ts_att, v.created_att});
   if (capture) last_att = std::max(last_att, *std::max_element(v.feature_atts.begin(), v.feature_atts.end()));
   Oid key_type = TupleDescAttr(RelationGetDescr(rel), v.key_att - 1)->atttypid;
-  Oid index = key_index(rel, v.key_att);
-  ScanPath path = choose_path(rel, v, e, index);
+  bool time_second = false;
+  Oid index = key_index(rel, v.key_att, v.ts_att, time_second);
+  ScanPath path = choose_path(rel, v, e, index, time_second);
   // Integer keys of a sequential scan are resolved by the matcher, with prefetching; otherwise the
   // key id is known (index probe) or resolved here while the tuple is at hand (text, uuid).
   bool resolve_in_matcher = path == ScanPath::Sequential && key_kind(key_type) == KeyKind::Integer;
@@ -582,26 +595,61 @@ ViewMatch match_view(Relation rel, const ViewPlan& v, EntityPlan& e, const Entit
       table_endscan(scan);
     } else {
       Relation index_rel = index_open(index, AccessShareLock);
-      Oid opfamily = index_rel->rd_opfamily[0];
-      Oid opcintype = index_rel->rd_opcintype[0];
-      RegProcedure eq = get_opcode(get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber));
-      IndexScanDesc scan = index_beginscan(rel, index_rel, snapshot, 1, 0);
-      for (uint32_t id = 0; id < e.key_values.size(); ++id) {
-        Datum probe;
-        if (!probe_datum(e, key_type, id, probe)) continue;
-        ScanKeyData skey;
-        ScanKeyInit(&skey, 1, BTEqualStrategyNumber, eq, probe);
-        index_rescan(scan, &skey, 1, nullptr, 0);
-        while (index_getnext_slot(scan, ForwardScanDirection, slot)) take_row(id);
+      auto opcode = [&](int column, StrategyNumber strategy) {
+        Oid type = index_rel->rd_opcintype[column];
+        return get_opcode(get_opfamily_member(index_rel->rd_opfamily[column], type, type, strategy));
+      };
+      RegProcedure key_eq = opcode(0, BTEqualStrategyNumber);
+      if (path == ScanPath::Index) {  // each key's whole history
+        IndexScanDesc scan = index_beginscan(rel, index_rel, snapshot, 1, 0);
+        for (uint32_t id = 0; id < e.key_values.size(); ++id) {
+          Datum probe;
+          if (!probe_datum(e, key_type, id, probe)) continue;
+          ScanKeyData skey;
+          ScanKeyInit(&skey, 1, BTEqualStrategyNumber, key_eq, probe);
+          index_rescan(scan, &skey, 1, nullptr, 0);
+          while (index_getnext_slot(scan, ForwardScanDirection, slot)) take_row(id);
+        }
+        index_endscan(scan);
+      } else {  // per entity row: backwards from (key, t), the rows of the newest event time <= t
+        RegProcedure time_le = opcode(1, BTLessEqualStrategyNumber);
+        IndexScanDesc scan = index_beginscan(rel, index_rel, snapshot, 2, 0);
+        const pit::EntityTimeline& timeline = *e.timeline;
+        for (uint32_t id = 0; id < e.key_values.size(); ++id) {
+          Datum probe;
+          if (!probe_datum(e, key_type, id, probe)) continue;
+          for (size_t pos = timeline.begin_of(id); pos < timeline.end_of(id); ++pos) {
+            int64_t t = timeline.time_at(pos);
+            if (pos > timeline.begin_of(id) && timeline.time_at(pos - 1) == t) continue;  // same probe
+            ScanKeyData skeys[2];
+            ScanKeyInit(&skeys[0], 1, BTEqualStrategyNumber, key_eq, probe);
+            ScanKeyInit(&skeys[1], 2, BTLessEqualStrategyNumber, time_le, TimestampTzGetDatum(t));
+            index_rescan(scan, skeys, 2, nullptr, 0);
+            bool first = true;
+            int64_t newest = 0;
+            while (index_getnext_slot(scan, BackwardScanDirection, slot)) {
+              slot_getsomeattrs(slot, v.ts_att);
+              if (slot->tts_isnull[v.ts_att - 1]) continue;
+              int64_t event = DatumGetTimestampTz(slot->tts_values[v.ts_att - 1]);
+              if (!first && event != newest) break;  // past the ties of the newest event time
+              first = false;
+              newest = event;
+              take_row(id);
+            }
+          }
+        }
+        index_endscan(scan);
       }
-      index_endscan(scan);
       index_close(index_rel, NoLock);
     }
     if (batched) flush();
     ExecDropSingleTupleTableSlot(slot);
     MemoryContextDelete(row_cxt);
     elog(DEBUG1, "fstore training set: view \"%s\" read %s, " UINT64_FORMAT " rows", v.name.c_str(),
-         path == ScanPath::Index ? "through its key index" : "sequentially", n);
+         path == ScanPath::Index   ? "through its key index, key by key"
+         : path == ScanPath::Probe ? "through its key index, one probe per entity row"
+                                   : "sequentially",
+         n);
   });
   match.winners = matcher.winners(rows.count, ttl_lower_bounds(v, rows));
   return match;

@@ -87,7 +87,7 @@ void run_round(const PgCluster& pg, const Round& r) {
           " ORDER BY v.event_ts DESC, v.created_ts DESC LIMIT 1) vz ON true");
 
   // Every way of reading the views must give the reference's answer.
-  for (const std::string mode : {"seq", "index", "auto"}) {
+  for (const std::string mode : {"seq", "index", "probe", "auto"}) {
     std::string ts = "ts_" + s + "_" + mode, ref = "ref_" + s;
     pg.exec("SET fstore.training_set_scan = " + mode + "; SELECT fstore.create_training_set('" + ts + "', 'labels_" + s +
             "', ARRAY['" + a + ":*', '" + b + ":b_num', '" + z + ":z_val'])");
