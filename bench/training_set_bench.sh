@@ -15,6 +15,8 @@ ENTITIES=${ENTITIES:-100000}
 EVENTS=${EVENTS:-100}
 ENTITY_ROWS=${ENTITY_ROWS:-1000000}
 RUNS=${RUNS:-3}
+CASES=${CASES:-"1 3 small"}   # which cases to run; "1 small" loads one view only
+VIEWS_LOADED=$([[ " $CASES " == *" 3 "* ]] && echo 3 || echo 1)
 HARNESS=tests/harness/stack.sh
 
 WORK=$(mktemp -d /tmp/fstore-bench-XXXXXX); chmod 755 "$WORK"
@@ -26,7 +28,7 @@ sql() { psql -X -q -v ON_ERROR_STOP=1 -tA "$@"; }
 
 echo "== loading: $ENTITIES entities x $EVENTS events per view, $ENTITY_ROWS entity rows"
 sql -c "CREATE EXTENSION fstore" -c "SELECT fstore.create_entity('customer', 'customer_id', 'bigint')"
-for v in 1 2 3; do
+for v in $(seq 1 "$VIEWS_LOADED"); do
   sql -c "SELECT fstore.create_feature_view('view$v', 'customer', '[{\"name\": \"f${v}_a\", \"type\": \"float8\"},
             {\"name\": \"f${v}_b\", \"type\": \"float8\"}, {\"name\": \"f${v}_c\", \"type\": \"float8\"}]')"
   # Events arrive roughly in time order, one per entity per round; created_ts a little later.
@@ -72,7 +74,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? 
 sql -c "CREATE TABLE small_entity_rows AS SELECT * FROM entity_rows WHERE customer_id < 1000"
 SMALL_ROWS=$(sql -c "SELECT count(*) FROM small_entity_rows")
 
-for views in 1 3 small; do
+for views in $CASES; do
   if [ "$views" = small ]; then export ENTITY_TABLE=small_entity_rows; views=1; label="1 view, $SMALL_ROWS entity rows of 1,000 entities"
   else label="$views view(s)"; fi
   fs=(); base=()
