@@ -1,5 +1,8 @@
 // fstore.so: the module's entry point and its settings.
+#include <climits>
+
 #include "pg_boundary.hpp"
+#include "settings.hpp"
 
 extern "C" {
 #include "utils/guc.h"
@@ -18,6 +21,8 @@ const struct config_enum_entry training_set_scan_options[] = {
 
 }  // namespace
 
+int fstore::training_set_memory_limit_kb = 2 * 1024 * 1024;
+
 // Registers fstore's settings when the library is loaded.
 void _PG_init(void) {
   DefineCustomEnumVariable(
@@ -27,5 +32,13 @@ void _PG_init(void) {
       "probe looks up each entity row backwards through a (key, event time, ...) index. auto picks the "
       "cheapest by the planner's statistics.",
       &training_set_scan, 0, training_set_scan_options, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "fstore.training_set_memory_limit",
+      "The most memory one fstore.create_training_set call may use for its join state and values.",
+      "Above it the call fails with SQLSTATE 54000 once the entity rows are counted, before any view is "
+      "read, instead of growing without "
+      "limit. The entity rows themselves spill to disk beyond work_mem and do not count.",
+      &fstore::training_set_memory_limit_kb, 2 * 1024 * 1024, 1024, INT_MAX, PGC_USERSET, GUC_UNIT_KB, nullptr,
+      nullptr, nullptr);
   MarkGUCPrefixReserved("fstore");
 }

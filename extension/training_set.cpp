@@ -17,6 +17,7 @@
 #include "names.hpp"
 #include "pit_join.hpp"
 #include "pg_boundary.hpp"
+#include "settings.hpp"
 #include "spi_query.hpp"
 
 extern "C" {
@@ -787,6 +788,23 @@ void write_target(Oid target, EntityRows& rows, const FeatureValues& values,
   });
 }
 
+// Refuses (54000) a call whose join state and result values would exceed
+// fstore.training_set_memory_limit: per entity row about 20 bytes of timeline, per view 36 bytes
+// of candidates and winners plus 9 bytes per captured value, and 9 bytes per result value (more
+// for text, which is not estimated).
+void check_memory(size_t entity_rows, const std::vector<ViewPlan>& views, size_t feature_count) {
+  double bytes = entity_rows * (20.0 + 9.0 * feature_count);
+  for (const auto& v : views) bytes += entity_rows * (36.0 + 9.0 * v.features.size());
+  double limit = static_cast<double>(fstore::training_set_memory_limit_kb) * 1024.0;
+  if (bytes > limit)
+    throw Error(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                "training set needs about " + std::to_string(static_cast<long>(bytes / (1024 * 1024))) +
+                    " MB of memory, more than fstore.training_set_memory_limit (" +
+                    std::to_string(fstore::training_set_memory_limit_kb / 1024) + " MB)",
+                std::to_string(entity_rows) + " entity rows, " + std::to_string(feature_count) + " features.",
+                "Build it in parts (split the entity rows), or raise fstore.training_set_memory_limit.");
+}
+
 }  // namespace
 
 // create_training_set(target, entity_rows, features, feature_service, full_feature_names)
@@ -823,6 +841,8 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   timer.report("reading entity rows");
   for (auto& e : entities) e->timeline = std::make_unique<fstore::pit::EntityTimeline>(e->key_ids, rows.times, e->dict.size());
   timer.report("sorting entity rows");
+
+  check_memory(rows.count, views, features.size());
 
   FeatureValues values;
   values.width = features.size();

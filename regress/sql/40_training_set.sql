@@ -77,6 +77,11 @@ SELECT regress_error($$SELECT fstore.create_training_set('t1', 'SELECT 1/0 AS ri
 SELECT regress_error($$SELECT fstore.create_training_set(NULL, 'labels', ARRAY['rider_stats:rides'])$$);
 SELECT regress_error($$SELECT fstore.create_training_set('bad"name.x.y.z', 'labels', ARRAY['rider_stats:rides'])$$);
 SELECT count(*) AS labels_intact FROM labels;
+-- Memory is bounded: a call that would need more than fstore.training_set_memory_limit is refused.
+SET fstore.training_set_memory_limit = '1MB';
+SELECT regress_error($$SELECT fstore.create_training_set('t_big', 'SELECT 1::bigint AS rider_id, now() AS event_timestamp FROM generate_series(1, 50000)', ARRAY['rider_stats:rides'])$$);
+RESET fstore.training_set_memory_limit;
+SELECT regress_error($$SET fstore.training_set_memory_limit = '10kB'$$);
 -- A hostile target name is just a (quoted) name.
 SELECT fstore.create_training_set('"ts; DROP TABLE labels"', 'labels', ARRAY['rider_stats:rides']);
 SELECT count(*) FROM "ts; DROP TABLE labels";
