@@ -712,14 +712,22 @@ void fill_features(Relation rel, const ViewPlan& v, const ViewMatch& match, Snap
   });
 }
 
+// The target name parsed as a (possibly qualified, quoted) relation name; raises 42P07 when a
+// relation of that name exists, 42601/42602 when the name is malformed.
+RangeVar* target_range_var(const std::string& target) {
+  return pg_guard([&] {
+    RangeVar* rv = makeRangeVarFromNameList(stringToQualifiedNameList(target.c_str()));
+    if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
+      ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE), errmsg("relation \"%s\" already exists", target.c_str())));
+    return rv;
+  });
+}
+
 // CREATE TABLE target (entity-row columns..., feature columns...); returns its OID.
 Oid create_target(const std::string& target, const EntityRows& rows, const std::vector<FeaturePlan>& features,
                   const std::vector<ViewPlan>& views) {
+  RangeVar* rv = target_range_var(target);
   std::string qualified = pg_guard([&] {
-    List* names = stringToQualifiedNameList(target.c_str());
-    RangeVar* rv = makeRangeVarFromNameList(names);
-    if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
-      ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE), errmsg("relation \"%s\" already exists", target.c_str())));
     return rv->schemaname ? quote_qualified_identifier(rv->schemaname, rv->relname)
                           : pstrdup(quote_identifier(rv->relname));
   });
@@ -737,10 +745,7 @@ Oid create_target(const std::string& target, const EntityRows& rows, const std::
              type_of(v.feature_types[j], v.feature_typmods[j]);
   ddl += ")";
   fstore::spi_exec(ddl);
-  return pg_guard([&] {
-    List* names = stringToQualifiedNameList(target.c_str());
-    return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, false);
-  });
+  return pg_guard([&] { return RangeVarGetRelid(rv, NoLock, false); });
 }
 
 // Writes every entity row with its features, in input order, into the target table. The table is
@@ -829,12 +834,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   std::vector<std::unique_ptr<EntityPlan>> entities;
   plan_features(requested_refs(fcinfo, service), full_names, features, views);
   plan_views(views, entities);
-  // Refuse an existing target before doing any heavy work.
-  pg_guard([&] {
-    RangeVar* rv = makeRangeVarFromNameList(stringToQualifiedNameList(target->c_str()));
-    if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
-      ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE), errmsg("relation \"%s\" already exists", target->c_str())));
-  });
+  target_range_var(*target);  // refuse an existing target before doing any heavy work
 
   PhaseTimer timer;
   EntityRows rows = read_entity_rows(entity_rows_query(*entity_rows), entities, features, engine);
