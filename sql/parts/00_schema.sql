@@ -1,5 +1,5 @@
--- fstore 0.1.0: schema, roles, registry tables and catalog views.
--- The install script is assembled from sql/parts/*.sql in name order (see Makefile.pgxs).
+-- fstore: schema, roles and registry tables. Parts 00-09 hold state and run only at install;
+-- parts 10-99 hold definitions (CREATE OR REPLACE) and run again in every upgrade script.
 
 \echo Use "CREATE EXTENSION fstore" to load this file. \quit
 
@@ -128,40 +128,3 @@ SELECT pg_catalog.pg_extension_config_dump('fstore.rejected_rows', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.rejected_rows_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.api_token_registry', '');
 
--- Catalog views: the registry as users read it.
-CREATE VIEW fstore.entities AS
-  SELECT name, join_key, key_type, description, owner, tags, created_at, updated_at
-  FROM fstore.entity_registry;
-
-CREATE VIEW fstore.feature_views AS
-  SELECT v.name, v.entity, v.table_oid AS table_name, v.ttl, v.online, v.version, v.description,
-         v.owner, v.tags, v.created_at, v.updated_at,
-         v.key_column AS join_key, e.key_type, v.timestamp_column, v.created_column, v.managed
-  FROM fstore.view_registry v JOIN fstore.entity_registry e ON e.name = v.entity;
-
-CREATE VIEW fstore.features AS
-  SELECT f.view_name AS view, f.name, v.entity, f.type, f.description, v.owner, f.tags, f.status,
-         f.version, f.validation, f.expression, f.created_at, f.updated_at, f.position
-  FROM fstore.feature_registry f JOIN fstore.view_registry v ON v.name = f.view_name;
-
-CREATE VIEW fstore.feature_services AS
-  SELECT name, features, description, owner, tags, created_at, updated_at
-  FROM fstore.service_registry;
-
-CREATE VIEW fstore.registry_history AS
-  SELECT at, actor, object_type, object_name, action, old_version, new_version, detail
-  FROM fstore.history_log;
-
-CREATE VIEW fstore.api_tokens AS
-  SELECT name, role, created_by, created_at, revoked_at FROM fstore.api_token_registry;
-
--- C++ helpers (extension/registry_checks.cpp).
-CREATE FUNCTION fstore._check_name(kind text, name text) RETURNS void
-  AS 'MODULE_PATHNAME', 'fstore_check_name' LANGUAGE C IMMUTABLE;
-CREATE FUNCTION fstore._check_expression(expression text) RETURNS void
-  AS 'MODULE_PATHNAME', 'fstore_check_expression' LANGUAGE C IMMUTABLE STRICT;
-CREATE FUNCTION fstore._next_version(version text, part text) RETURNS text
-  AS 'MODULE_PATHNAME', 'fstore_next_version' LANGUAGE C IMMUTABLE STRICT;
--- Called by feature CHECK constraints only when a rule fails; always raises 23514.
-CREATE FUNCTION fstore._validation_failed(view text, feature text, rule text, value text) RETURNS boolean
-  AS 'MODULE_PATHNAME', 'fstore_validation_failed' LANGUAGE C VOLATILE;

@@ -1,6 +1,6 @@
 -- API tokens for fstore-server: random, shown once, stored as sha256.
 
-CREATE FUNCTION fstore.create_api_token(name text, role text) RETURNS text
+CREATE OR REPLACE FUNCTION fstore.create_api_token(name text, role text) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -26,7 +26,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION fstore.revoke_api_token(name text) RETURNS void
+CREATE OR REPLACE FUNCTION fstore.revoke_api_token(name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -43,7 +43,7 @@ $$;
 
 -- The role of a live token, or NULL. Used by fstore-server; the lookup is by hash, so the
 -- comparison never touches the secret itself.
-CREATE FUNCTION fstore.lookup_api_token(token text) RETURNS text
+CREATE OR REPLACE FUNCTION fstore.lookup_api_token(token text) RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT t.role FROM fstore.api_token_registry t

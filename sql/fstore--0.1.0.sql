@@ -1,3 +1,170 @@
+-- fstore 0.1.0: schema, roles, registry tables and catalog views.
+-- The install script is assembled from sql/parts/*.sql in name order (see Makefile.pgxs).
+
+\echo Use "CREATE EXTENSION fstore" to load this file. \quit
+
+-- Group roles are cluster-wide: create them once, and reuse them in every other database.
+DO $roles$
+DECLARE
+  pair text[];
+BEGIN
+  FOREACH pair SLICE 1 IN ARRAY ARRAY[['fstore_reader', ''], ['fstore_writer', 'fstore_reader'],
+                                      ['fstore_admin', 'fstore_writer']] LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = pair[1]) THEN
+      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', pair[1]);
+    END IF;
+    IF pair[2] <> '' AND NOT pg_catalog.pg_has_role(pair[1], pair[2], 'MEMBER') THEN
+      EXECUTE pg_catalog.format('GRANT %I TO %I', pair[2], pair[1]);
+    END IF;
+  END LOOP;
+END
+$roles$;
+
+-- The registry and functions live in fstore; offline tables of managed feature views in
+-- fstore_data. Both are members of the extension: DROP EXTENSION fstore CASCADE removes them.
+CREATE SCHEMA fstore;
+CREATE SCHEMA fstore_data;
+
+-- The role calling a registry function: SECURITY DEFINER changes current_user, not SET ROLE.
+CREATE FUNCTION fstore._caller() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN current_setting('role') = 'none' THEN session_user::text ELSE current_setting('role') END $$;
+
+CREATE TABLE fstore.entity_registry (
+  name        text PRIMARY KEY,
+  join_key    text NOT NULL,
+  key_type    regtype NOT NULL,
+  description text NOT NULL DEFAULT '',
+  owner       text NOT NULL,
+  tags        text[] NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE fstore.view_registry (
+  name             text PRIMARY KEY,
+  entity           text NOT NULL REFERENCES fstore.entity_registry (name),
+  managed          boolean NOT NULL,          -- true: fstore_data.<name>; false: the user's own table
+  table_oid        regclass NOT NULL,
+  key_column       text NOT NULL,
+  timestamp_column text NOT NULL,
+  created_column   text,                      -- NULL: no tie-break column
+  ttl              interval CHECK (ttl > interval '0'),
+  online           boolean NOT NULL,
+  version          text NOT NULL DEFAULT '1.0.0',
+  description      text NOT NULL DEFAULT '',
+  owner            text NOT NULL,
+  tags             text[] NOT NULL DEFAULT '{}',
+  created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE fstore.feature_registry (
+  view_name   text NOT NULL REFERENCES fstore.view_registry (name) ON DELETE CASCADE,
+  name        text NOT NULL,
+  position    integer NOT NULL,
+  type        regtype NOT NULL,
+  description text NOT NULL DEFAULT '',
+  tags        text[] NOT NULL DEFAULT '{}',
+  status      text NOT NULL DEFAULT 'active'
+              CHECK (status IN ('draft', 'active', 'deprecated', 'archived')),
+  version     text NOT NULL,                  -- the view's version when this feature last changed
+  validation  jsonb NOT NULL DEFAULT '{}',
+  expression  text,                           -- derived features: computed at ingestion
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  PRIMARY KEY (view_name, name)
+);
+
+CREATE TABLE fstore.service_registry (
+  name        text PRIMARY KEY,
+  features    text[] NOT NULL,
+  description text NOT NULL DEFAULT '',
+  owner       text NOT NULL,
+  tags        text[] NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE fstore.history_log (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  actor       text NOT NULL DEFAULT fstore._caller(),
+  object_type text NOT NULL,
+  object_name text NOT NULL,
+  action      text NOT NULL,
+  old_version text,
+  new_version text,
+  detail      jsonb NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE fstore.rejected_rows (
+  id       bigserial PRIMARY KEY,
+  view     text NOT NULL,
+  row      jsonb NOT NULL,
+  reason   text NOT NULL,
+  sqlstate text NOT NULL,
+  at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX ON fstore.rejected_rows (view, at);
+
+CREATE TABLE fstore.api_token_registry (
+  name       text PRIMARY KEY,
+  role       text NOT NULL CHECK (role IN ('reader', 'writer')),
+  token_hash bytea NOT NULL UNIQUE,           -- sha256 of the token; the token itself is never stored
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  revoked_at timestamptz
+);
+
+-- pg_dump keeps the registry (and its sequences) with the data.
+SELECT pg_catalog.pg_extension_config_dump('fstore.entity_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.view_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.feature_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.service_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.history_log', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.history_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.rejected_rows', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.rejected_rows_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.api_token_registry', '');
+
+-- Catalog views: the registry as users read it.
+CREATE VIEW fstore.entities AS
+  SELECT name, join_key, key_type, description, owner, tags, created_at, updated_at
+  FROM fstore.entity_registry;
+
+CREATE VIEW fstore.feature_views AS
+  SELECT v.name, v.entity, v.table_oid AS table_name, v.ttl, v.online, v.version, v.description,
+         v.owner, v.tags, v.created_at, v.updated_at,
+         v.key_column AS join_key, e.key_type, v.timestamp_column, v.created_column, v.managed
+  FROM fstore.view_registry v JOIN fstore.entity_registry e ON e.name = v.entity;
+
+CREATE VIEW fstore.features AS
+  SELECT f.view_name AS view, f.name, v.entity, f.type, f.description, v.owner, f.tags, f.status,
+         f.version, f.validation, f.expression, f.created_at, f.updated_at, f.position
+  FROM fstore.feature_registry f JOIN fstore.view_registry v ON v.name = f.view_name;
+
+CREATE VIEW fstore.feature_services AS
+  SELECT name, features, description, owner, tags, created_at, updated_at
+  FROM fstore.service_registry;
+
+CREATE VIEW fstore.registry_history AS
+  SELECT at, actor, object_type, object_name, action, old_version, new_version, detail
+  FROM fstore.history_log;
+
+CREATE VIEW fstore.api_tokens AS
+  SELECT name, role, created_by, created_at, revoked_at FROM fstore.api_token_registry;
+
+-- C++ helpers (extension/registry_checks.cpp).
+CREATE FUNCTION fstore._check_name(kind text, name text) RETURNS void
+  AS 'MODULE_PATHNAME', 'fstore_check_name' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION fstore._check_expression(expression text) RETURNS void
+  AS 'MODULE_PATHNAME', 'fstore_check_expression' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION fstore._next_version(version text, part text) RETURNS text
+  AS 'MODULE_PATHNAME', 'fstore_next_version' LANGUAGE C IMMUTABLE STRICT;
+-- Called by feature CHECK constraints only when a rule fails; always raises 23514.
+CREATE FUNCTION fstore._validation_failed(view text, feature text, rule text, value text) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'fstore_validation_failed' LANGUAGE C VOLATILE;
 -- The registry: entities, feature views, features and feature services.
 -- Registry functions are SECURITY DEFINER (callers need only EXECUTE, granted to fstore_admin),
 -- pin search_path, quote every identifier with %I and pass every value as a parameter.
@@ -677,3 +844,409 @@ BEGIN
   END LOOP;
 END
 $$;
+-- Ingestion through SQL: fstore.ingest. Plain INSERT and COPY into a view's table are validated
+-- by the same constraints, so every path in checks the same rules.
+
+-- Columns of view `v` that ingestion writes (derived features are computed, never written).
+CREATE FUNCTION fstore._writable_columns(v fstore.view_registry) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT array_agg(a.attname::text ORDER BY a.attnum)
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = v.table_oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+$$;
+
+CREATE FUNCTION fstore.ingest(view text, rows jsonb, on_error text DEFAULT 'raise') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v fstore.view_registry;
+  writable text[];
+  unknown text;
+  insert_sql text;
+  loaded bigint := 0;
+  one jsonb;
+BEGIN
+  IF ingest.on_error IS NULL OR ingest.on_error NOT IN ('raise', 'reject') THEN
+    RAISE EXCEPTION 'on_error must be ''raise'' or ''reject'', not %', COALESCE(quote_literal(ingest.on_error), 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+  v := fstore._view(ingest.view);
+  IF jsonb_typeof(ingest.rows) = 'object' THEN
+    ingest.rows := jsonb_build_array(ingest.rows);
+  ELSIF jsonb_typeof(ingest.rows) IS DISTINCT FROM 'array' THEN
+    RAISE EXCEPTION 'feature view "%": rows must be a JSON object or an array of objects', v.name
+      USING ERRCODE = '22023';
+  END IF;
+  IF EXISTS (SELECT FROM jsonb_array_elements(ingest.rows) r WHERE jsonb_typeof(r) <> 'object') THEN
+    RAISE EXCEPTION 'feature view "%": every row must be a JSON object', v.name USING ERRCODE = '22023';
+  END IF;
+
+  -- A field that is not a writable column is a mistake worth reporting, not something to drop.
+  writable := fstore._writable_columns(v);
+  SELECT string_agg(DISTINCT format('"%s"', k), ', ') INTO unknown
+    FROM jsonb_array_elements(ingest.rows) r, jsonb_object_keys(r) k
+   WHERE k <> ALL (writable);
+  IF unknown IS NOT NULL THEN
+    RAISE EXCEPTION 'feature view "%": unknown or derived fields %', v.name, unknown
+      USING ERRCODE = '22023', HINT = format('Writable fields: %s.', array_to_string(writable, ', '));
+  END IF;
+
+  -- One INSERT ... SELECT over the whole array; created_ts defaults to now() when absent.
+  SELECT format('INSERT INTO %s (%s) SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) AS r',
+                v.table_oid,
+                string_agg(format('%I', c), ', '),
+                string_agg(CASE WHEN c = v.created_column THEN format('COALESCE(r.%I, pg_catalog.now())', c)
+                                ELSE format('r.%I', c) END, ', '),
+                v.table_oid)
+    INTO insert_sql FROM unnest(writable) c;
+
+  IF ingest.on_error = 'raise' THEN
+    EXECUTE insert_sql USING ingest.rows;
+    GET DIAGNOSTICS loaded = ROW_COUNT;
+    RETURN loaded;
+  END IF;
+
+  -- 'reject': try the whole batch once; if any row fails, load row by row and keep the failures.
+  BEGIN
+    EXECUTE insert_sql USING ingest.rows;
+    GET DIAGNOSTICS loaded = ROW_COUNT;
+    RETURN loaded;
+  EXCEPTION WHEN OTHERS THEN
+    NULL;
+  END;
+  FOR one IN SELECT jsonb_array_elements(ingest.rows) LOOP
+    BEGIN
+      EXECUTE insert_sql USING jsonb_build_array(one);
+      loaded := loaded + 1;
+    EXCEPTION WHEN OTHERS THEN
+      INSERT INTO fstore.rejected_rows (view, row, reason, sqlstate) VALUES (v.name, one, SQLERRM, SQLSTATE);
+    END;
+  END LOOP;
+  RETURN loaded;
+END
+$$;
+-- API tokens for fstore-server: random, shown once, stored as sha256.
+
+CREATE FUNCTION fstore.create_api_token(name text, role text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  token text;
+BEGIN
+  PERFORM fstore._check_name('token', create_api_token.name);
+  IF create_api_token.role IS NULL OR create_api_token.role NOT IN ('reader', 'writer') THEN
+    RAISE EXCEPTION 'token role must be ''reader'' or ''writer'', not %',
+      COALESCE(quote_literal(create_api_token.role), 'NULL') USING ERRCODE = '22023';
+  END IF;
+  PERFORM fstore._lock_registry();
+  IF EXISTS (SELECT FROM fstore.api_token_registry t WHERE t.name = create_api_token.name AND t.revoked_at IS NULL) THEN
+    RAISE EXCEPTION 'API token "%" already exists', create_api_token.name USING ERRCODE = '42710';
+  END IF;
+  DELETE FROM fstore.api_token_registry t WHERE t.name = create_api_token.name;  -- a revoked one
+  -- Two v4 UUIDs from pg_strong_random: 244 random bits.
+  token := 'fst_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
+  INSERT INTO fstore.api_token_registry (name, role, token_hash, created_by)
+  VALUES (create_api_token.name, create_api_token.role, sha256(convert_to(token, 'UTF8')), fstore._caller());
+  PERFORM fstore._log('api_token', create_api_token.name, 'create', NULL, NULL,
+                      jsonb_build_object('role', create_api_token.role));
+  RETURN token;
+END
+$$;
+
+CREATE FUNCTION fstore.revoke_api_token(name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM fstore._lock_registry();
+  UPDATE fstore.api_token_registry t SET revoked_at = now()
+   WHERE t.name = revoke_api_token.name AND t.revoked_at IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'API token "%" does not exist or is already revoked', revoke_api_token.name
+      USING ERRCODE = '42704';
+  END IF;
+  PERFORM fstore._log('api_token', revoke_api_token.name, 'revoke', NULL, NULL);
+END
+$$;
+
+-- The role of a live token, or NULL. Used by fstore-server; the lookup is by hash, so the
+-- comparison never touches the secret itself.
+CREATE FUNCTION fstore.lookup_api_token(token text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.role FROM fstore.api_token_registry t
+   WHERE t.token_hash = sha256(convert_to(lookup_api_token.token, 'UTF8')) AND t.revoked_at IS NULL
+$$;
+-- Training sets: the point-in-time join engine (extension/training_set.cpp).
+
+CREATE FUNCTION fstore.create_training_set(target text, entity_rows text, features text[] DEFAULT NULL,
+                                           feature_service text DEFAULT NULL,
+                                           full_feature_names boolean DEFAULT false)
+RETURNS bigint AS 'MODULE_PATHNAME', 'fstore_create_training_set' LANGUAGE C VOLATILE;
+-- Sync subsystem (issue 5): change capture for online views, the change queue the sync worker of
+-- fstore-server consumes, fstore.materialize and fstore.sync_status. Design: docs/sync.md.
+--
+-- Every statement that changes an online view's table (INSERT, UPDATE, DELETE, COPY, TRUNCATE)
+-- adds ONE row to fstore.change_queue holding the distinct entity keys it touched (key::text), or
+-- NULL for "the whole view" (TRUNCATE), and sends one payload-free NOTIFY fstore_changes. The
+-- worker consumes (deletes) queue rows in the same transaction in which it re-reads the winning
+-- rows, and commits only after Redis acknowledged the write, so a change is never lost: NOTIFY only
+-- wakes the worker up.
+
+-- The change queue. Rows are consumed (deleted) by the sync worker; never read with an id cursor.
+-- keys: distinct key::text values touched by one statement; NULL = resync the whole view.
+-- due_at: NULL = now; otherwise the change only becomes visible at that time (rows whose event_ts
+--         lies in the future win the point-in-time rule later, so they are re-queued for then).
+CREATE TABLE fstore.change_queue (
+  id        bigserial PRIMARY KEY,
+  view_name text NOT NULL,
+  keys      text[],
+  due_at    timestamptz,
+  queued_at timestamptz NOT NULL DEFAULT statement_timestamp()
+);
+COMMENT ON TABLE fstore.change_queue IS
+  'fstore sync: changes of online views not yet applied to Redis (consumed by fstore-server)';
+
+-- State shared by the sync workers of one database: the leader epoch (fencing token written into
+-- the Redis marker) and the number of the last batch committed (detects a Redis that lost writes).
+CREATE TABLE fstore.sync_state (
+  id          boolean PRIMARY KEY DEFAULT true CHECK (id),
+  epoch       bigint NOT NULL DEFAULT 0,
+  applied_seq bigint NOT NULL DEFAULT 0,
+  leader_pid  integer,
+  leader_since timestamptz,
+  last_sync_at timestamptz
+);
+INSERT INTO fstore.sync_state DEFAULT VALUES;
+-- Big key arrays (a COPY of a million rows is one queue row): lz4 compresses them far faster than pglz.
+DO $$ BEGIN
+  ALTER TABLE fstore.change_queue ALTER COLUMN keys SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN NULL;
+END $$;
+
+-- Per online view: what the worker last synced, and the signature (table, columns, ttl) Redis was
+-- built with; a changed signature (features added or archived, view re-created) resyncs the view.
+CREATE TABLE fstore.sync_views (
+  view_name    text PRIMARY KEY,
+  signature    text,
+  last_sync_at timestamptz,
+  keys_synced  bigint NOT NULL DEFAULT 0
+);
+
+-- Neither table is dumped by pg_dump (pg_extension_config_dump is deliberately not called): after
+-- a restore the worker finds no signature for any view and rebuilds Redis from the restored data.
+
+-- Statement-level capture. TG_ARGV: view name, join key column, timestamp column.
+-- Kept cheap (it runs inside every ingesting statement): one pass over the transition table, keys
+-- aggregated without sorting (the worker removes duplicates). Rows whose event time lies in the
+-- future win the point-in-time rule only later, so their keys are queued a second time, due at the
+-- earliest such event time (the worker re-queues keys that have still later rows).
+CREATE FUNCTION fstore._sync_capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  n bigint;
+  src text;
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    INSERT INTO fstore.change_queue (view_name, keys) VALUES (TG_ARGV[0], NULL);
+    n := 1;
+  ELSE
+    src := CASE TG_OP
+      WHEN 'INSERT' THEN format('SELECT %I AS k, (%I)::timestamptz AS t FROM fstore_sync_new',
+                                TG_ARGV[1], TG_ARGV[2])
+      WHEN 'UPDATE' THEN format('SELECT %1$I AS k, (%2$I)::timestamptz AS t FROM fstore_sync_new '
+                                'UNION ALL SELECT %1$I, NULL FROM fstore_sync_old',
+                                TG_ARGV[1], TG_ARGV[2])
+      ELSE format('SELECT %I AS k, NULL::timestamptz AS t FROM fstore_sync_old', TG_ARGV[1])
+    END;
+    EXECUTE 'INSERT INTO fstore.change_queue (view_name, keys, due_at) '
+            'SELECT $1, x.keys, x.due FROM ('
+            '  SELECT pg_catalog.array_agg(s.k::text) AS all_keys, '
+            '         pg_catalog.array_agg(s.k::text) FILTER (WHERE s.t > pg_catalog.statement_timestamp()) AS fut, '
+            '         pg_catalog.min(s.t) FILTER (WHERE s.t > pg_catalog.statement_timestamp()) AS fut_at '
+            '  FROM (' || src || ') s) a, '
+            'LATERAL (VALUES (a.all_keys, NULL::timestamptz), (a.fut, a.fut_at)) x(keys, due) '
+            'WHERE x.keys IS NOT NULL'
+      USING TG_ARGV[0];
+    GET DIAGNOSTICS n = ROW_COUNT;
+  END IF;
+  IF n > 0 THEN
+    -- Constant channel, no payload: PostgreSQL folds it into one notification per transaction.
+    PERFORM pg_catalog.pg_notify('fstore_changes', '');
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION fstore._sync_capture() FROM PUBLIC;
+
+-- Attaches change capture (four statement triggers) to an online view's table. Called by the
+-- registry after the view's row exists. Idempotent.
+CREATE FUNCTION fstore._attach_sync(view_name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  v record;
+BEGIN
+  SELECT fv.table_name, fv.join_key, fv.timestamp_column INTO v
+    FROM fstore.feature_views fv WHERE fv.name = _attach_sync.view_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'feature view "%" does not exist', view_name USING ERRCODE = '42704';
+  END IF;
+  PERFORM fstore._detach_triggers(v.table_name);
+  EXECUTE format('CREATE TRIGGER fstore_sync_insert AFTER INSERT ON %s '
+                 'REFERENCING NEW TABLE AS fstore_sync_new FOR EACH STATEMENT '
+                 'EXECUTE FUNCTION fstore._sync_capture(%L, %L, %L)',
+                 v.table_name, view_name, v.join_key, v.timestamp_column);
+  EXECUTE format('CREATE TRIGGER fstore_sync_update AFTER UPDATE ON %s '
+                 'REFERENCING OLD TABLE AS fstore_sync_old NEW TABLE AS fstore_sync_new '
+                 'FOR EACH STATEMENT EXECUTE FUNCTION fstore._sync_capture(%L, %L, %L)',
+                 v.table_name, view_name, v.join_key, v.timestamp_column);
+  EXECUTE format('CREATE TRIGGER fstore_sync_delete AFTER DELETE ON %s '
+                 'REFERENCING OLD TABLE AS fstore_sync_old FOR EACH STATEMENT '
+                 'EXECUTE FUNCTION fstore._sync_capture(%L, %L, %L)',
+                 v.table_name, view_name, v.join_key, v.timestamp_column);
+  EXECUTE format('CREATE TRIGGER fstore_sync_truncate AFTER TRUNCATE ON %s '
+                 'FOR EACH STATEMENT EXECUTE FUNCTION fstore._sync_capture(%L, %L, %L)',
+                 v.table_name, view_name, v.join_key, v.timestamp_column);
+  -- Rows the table already holds (register_feature_view adopts a filled table) reach Redis through
+  -- the worker's view resync: it sees a view without a stored signature.
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION fstore._attach_sync(text) FROM PUBLIC;
+
+-- Drops the capture triggers of a table, if any.
+CREATE FUNCTION fstore._detach_triggers(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  t text;
+BEGIN
+  FOR t IN SELECT tg.tgname FROM pg_catalog.pg_trigger tg
+            WHERE tg.tgrelid = rel AND NOT tg.tgisinternal
+              AND tg.tgname IN ('fstore_sync_insert', 'fstore_sync_update', 'fstore_sync_delete',
+                                'fstore_sync_truncate') LOOP
+    EXECUTE format('DROP TRIGGER %I ON %s', t, rel);
+  END LOOP;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION fstore._detach_triggers(regclass) FROM PUBLIC;
+
+-- Removes change capture from a view's table; called by the registry before the view is dropped.
+-- The view's pending changes go; the worker deletes its Redis keys once the view is gone from the
+-- registry (it still has the view's row in fstore.sync_views).
+CREATE FUNCTION fstore._detach_sync(view_name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  rel regclass;
+BEGIN
+  SELECT fv.table_name INTO rel FROM fstore.feature_views fv WHERE fv.name = _detach_sync.view_name;
+  IF rel IS NOT NULL THEN
+    PERFORM fstore._detach_triggers(rel);
+  END IF;
+  DELETE FROM fstore.change_queue q WHERE q.view_name = _detach_sync.view_name;
+  PERFORM pg_catalog.pg_notify('fstore_changes', '');
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION fstore._detach_sync(text) FROM PUBLIC;
+
+-- Queues the latest values of every entity of `view` with an event in [start_ts, end_ts) for the
+-- online store. A repair and backfill tool: ordinary ingestion reaches Redis on its own.
+-- Returns the number of entities queued. Errors: 42704 unknown view, 22023 offline view or bad range.
+CREATE FUNCTION fstore.materialize(view text, start_ts timestamptz DEFAULT '-infinity',
+                                   end_ts timestamptz DEFAULT 'infinity') RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  v record;
+  n bigint;
+BEGIN
+  IF view IS NULL OR start_ts IS NULL OR end_ts IS NULL THEN
+    RAISE EXCEPTION 'fstore.materialize: arguments must not be NULL' USING ERRCODE = '22023';
+  END IF;
+  SELECT fv.table_name, fv.join_key, fv.timestamp_column, fv.online INTO v
+    FROM fstore.feature_views fv WHERE fv.name = materialize.view;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'feature view "%" does not exist', view USING ERRCODE = '42704';
+  END IF;
+  IF NOT v.online THEN
+    RAISE EXCEPTION 'feature view "%" is not online', view USING ERRCODE = '22023',
+      HINT = 'Only online views are materialized to Redis.';
+  END IF;
+  IF start_ts > end_ts THEN
+    RAISE EXCEPTION 'fstore.materialize: start_ts % is after end_ts %', start_ts, end_ts
+      USING ERRCODE = '22023';
+  END IF;
+  EXECUTE format('WITH k AS (SELECT DISTINCT (%1$I)::text COLLATE "C" AS k FROM %2$s '
+                 'WHERE (%3$I)::timestamptz >= $2 AND (%3$I)::timestamptz < $3), '
+                 'q AS (INSERT INTO fstore.change_queue (view_name, keys) '
+                 'SELECT $1, pg_catalog.array_agg(k) FROM k HAVING pg_catalog.count(*) > 0) '
+                 'SELECT pg_catalog.count(*) FROM k',
+                 v.join_key, v.table_name, v.timestamp_column)
+    INTO n USING view, start_ts, end_ts;
+  IF n > 0 THEN
+    PERFORM pg_catalog.pg_notify('fstore_changes', '');
+  END IF;
+  RETURN n;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION fstore.materialize(text, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION fstore.materialize(text, timestamptz, timestamptz) TO fstore_writer;
+
+-- Per online view: changes not yet in Redis and when the worker last synced it.
+--   pending_changes: queued statements (or materialize calls) not yet applied
+--   pending_keys:    entity keys they name (a whole-view resync counts as 1)
+--   oldest_pending_at / lag_seconds: age of the oldest change that is due
+--   last_sync_at:    commit time of the worker's last batch for the view
+CREATE VIEW fstore.sync_status AS
+SELECT fv.name AS view,
+       coalesce(q.pending_changes, 0) AS pending_changes,
+       coalesce(q.pending_keys, 0) AS pending_keys,
+       q.oldest_pending_at,
+       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - q.oldest_pending_at), 0)::float8
+         AS lag_seconds,
+       sv.last_sync_at,
+       coalesce(sv.keys_synced, 0) AS keys_synced
+  FROM fstore.feature_views fv
+  LEFT JOIN (SELECT cq.view_name,
+                    pg_catalog.count(*) AS pending_changes,
+                    pg_catalog.sum(coalesce(pg_catalog.cardinality(cq.keys), 1))::bigint AS pending_keys,
+                    pg_catalog.min(cq.queued_at) AS oldest_pending_at
+               FROM fstore.change_queue cq
+              WHERE cq.due_at IS NULL OR cq.due_at <= pg_catalog.now()
+              GROUP BY cq.view_name) q ON q.view_name = fv.name
+  LEFT JOIN fstore.sync_views sv ON sv.view_name = fv.name
+ WHERE fv.online;
+GRANT SELECT ON fstore.sync_status TO fstore_reader;
+
+-- The sync worker's role needs these (tests and the default setup run it as a superuser).
+GRANT SELECT, INSERT, DELETE, UPDATE ON fstore.change_queue TO fstore_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON fstore.sync_state, fstore.sync_views TO fstore_admin;
+GRANT USAGE ON SEQUENCE fstore.change_queue_id_seq TO fstore_admin;
+-- Least privilege: nothing for PUBLIC; readers read, writers ingest, admins change the registry.
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA fstore FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA fstore FROM PUBLIC;
+GRANT USAGE ON SCHEMA fstore, fstore_data TO fstore_reader;
+
+GRANT SELECT ON fstore.entities, fstore.feature_views, fstore.features, fstore.feature_services,
+                fstore.registry_history, fstore.rejected_rows TO fstore_reader;
+GRANT SELECT ON fstore.api_tokens TO fstore_admin;
+GRANT EXECUTE ON FUNCTION fstore.lookup_api_token(text) TO fstore_reader;
+-- Feature constraints call it on every write path, by whoever writes; it only ever raises.
+GRANT EXECUTE ON FUNCTION fstore._validation_failed(text, text, text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION fstore.create_training_set(text, text, text[], text, boolean) TO fstore_reader;
+GRANT EXECUTE ON FUNCTION fstore._resolve_feature_refs(text[]), fstore._view(text) TO fstore_reader;
+
+GRANT EXECUTE ON FUNCTION fstore.ingest(text, jsonb, text), fstore._writable_columns(fstore.view_registry)
+  TO fstore_writer;
+GRANT INSERT ON fstore.rejected_rows TO fstore_writer;
+GRANT USAGE ON SEQUENCE fstore.rejected_rows_id_seq TO fstore_writer;
+
+GRANT EXECUTE ON FUNCTION
+  fstore.create_entity(text, text, regtype, text, text, text[]),
+  fstore.create_feature_view(text, text, jsonb, interval, boolean, text, text, text[]),
+  fstore.register_feature_view(text, text, regclass, text, text, text[], interval, boolean, text, text, text[]),
+  fstore.add_features(text, jsonb),
+  fstore.set_feature_status(text, text),
+  fstore.drop_feature_view(text, boolean),
+  fstore.create_feature_service(text, text[], text, text, text[]),
+  fstore.create_api_token(text, text),
+  fstore.revoke_api_token(text)
+TO fstore_admin;

@@ -8,55 +8,13 @@
 -- rows, and commits only after Redis acknowledged the write, so a change is never lost: NOTIFY only
 -- wakes the worker up.
 
--- The change queue. Rows are consumed (deleted) by the sync worker; never read with an id cursor.
--- keys: distinct key::text values touched by one statement; NULL = resync the whole view.
--- due_at: NULL = now; otherwise the change only becomes visible at that time (rows whose event_ts
---         lies in the future win the point-in-time rule later, so they are re-queued for then).
-CREATE TABLE fstore.change_queue (
-  id        bigserial PRIMARY KEY,
-  view_name text NOT NULL,
-  keys      text[],
-  due_at    timestamptz,
-  queued_at timestamptz NOT NULL DEFAULT statement_timestamp()
-);
-COMMENT ON TABLE fstore.change_queue IS
-  'fstore sync: changes of online views not yet applied to Redis (consumed by fstore-server)';
-
--- State shared by the sync workers of one database: the leader epoch (fencing token written into
--- the Redis marker) and the number of the last batch committed (detects a Redis that lost writes).
-CREATE TABLE fstore.sync_state (
-  id          boolean PRIMARY KEY DEFAULT true CHECK (id),
-  epoch       bigint NOT NULL DEFAULT 0,
-  applied_seq bigint NOT NULL DEFAULT 0,
-  leader_pid  integer,
-  leader_since timestamptz,
-  last_sync_at timestamptz
-);
-INSERT INTO fstore.sync_state DEFAULT VALUES;
--- Big key arrays (a COPY of a million rows is one queue row): lz4 compresses them far faster than pglz.
-DO $$ BEGIN
-  ALTER TABLE fstore.change_queue ALTER COLUMN keys SET COMPRESSION lz4;
-EXCEPTION WHEN feature_not_supported THEN NULL;
-END $$;
-
--- Per online view: what the worker last synced, and the signature (table, columns, ttl) Redis was
--- built with; a changed signature (features added or archived, view re-created) resyncs the view.
-CREATE TABLE fstore.sync_views (
-  view_name    text PRIMARY KEY,
-  signature    text,
-  last_sync_at timestamptz,
-  keys_synced  bigint NOT NULL DEFAULT 0
-);
-
--- Neither table is dumped by pg_dump (pg_extension_config_dump is deliberately not called): after
--- a restore the worker finds no signature for any view and rebuilds Redis from the restored data.
 
 -- Statement-level capture. TG_ARGV: view name, join key column, timestamp column.
 -- Kept cheap (it runs inside every ingesting statement): one pass over the transition table, keys
 -- aggregated without sorting (the worker removes duplicates). Rows whose event time lies in the
 -- future win the point-in-time rule only later, so their keys are queued a second time, due at the
 -- earliest such event time (the worker re-queues keys that have still later rows).
-CREATE FUNCTION fstore._sync_capture() RETURNS trigger
+CREATE OR REPLACE FUNCTION fstore._sync_capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   n bigint;
@@ -96,7 +54,7 @@ REVOKE EXECUTE ON FUNCTION fstore._sync_capture() FROM PUBLIC;
 
 -- Attaches change capture (four statement triggers) to an online view's table. Called by the
 -- registry after the view's row exists. Idempotent.
-CREATE FUNCTION fstore._attach_sync(view_name text) RETURNS void
+CREATE OR REPLACE FUNCTION fstore._attach_sync(view_name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   v record;
@@ -129,7 +87,7 @@ $fn$;
 REVOKE EXECUTE ON FUNCTION fstore._attach_sync(text) FROM PUBLIC;
 
 -- Drops the capture triggers of a table, if any.
-CREATE FUNCTION fstore._detach_triggers(rel regclass) RETURNS void
+CREATE OR REPLACE FUNCTION fstore._detach_triggers(rel regclass) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   t text;
@@ -147,7 +105,7 @@ REVOKE EXECUTE ON FUNCTION fstore._detach_triggers(regclass) FROM PUBLIC;
 -- Removes change capture from a view's table; called by the registry before the view is dropped.
 -- The view's pending changes go; the worker deletes its Redis keys once the view is gone from the
 -- registry (it still has the view's row in fstore.sync_views).
-CREATE FUNCTION fstore._detach_sync(view_name text) RETURNS void
+CREATE OR REPLACE FUNCTION fstore._detach_sync(view_name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   rel regclass;
@@ -165,7 +123,7 @@ REVOKE EXECUTE ON FUNCTION fstore._detach_sync(text) FROM PUBLIC;
 -- Queues the latest values of every entity of `view` with an event in [start_ts, end_ts) for the
 -- online store. A repair and backfill tool: ordinary ingestion reaches Redis on its own.
 -- Returns the number of entities queued. Errors: 42704 unknown view, 22023 offline view or bad range.
-CREATE FUNCTION fstore.materialize(view text, start_ts timestamptz DEFAULT '-infinity',
+CREATE OR REPLACE FUNCTION fstore.materialize(view text, start_ts timestamptz DEFAULT '-infinity',
                                    end_ts timestamptz DEFAULT 'infinity') RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -209,7 +167,7 @@ GRANT EXECUTE ON FUNCTION fstore.materialize(text, timestamptz, timestamptz) TO 
 --   pending_keys:    entity keys they name (a whole-view resync counts as 1)
 --   oldest_pending_at / lag_seconds: age of the oldest change that is due
 --   last_sync_at:    commit time of the worker's last batch for the view
-CREATE VIEW fstore.sync_status AS
+CREATE OR REPLACE VIEW fstore.sync_status AS
 SELECT fv.name AS view,
        coalesce(q.pending_changes, 0) AS pending_changes,
        coalesce(q.pending_keys, 0) AS pending_keys,

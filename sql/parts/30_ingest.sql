@@ -2,7 +2,7 @@
 -- by the same constraints, so every path in checks the same rules.
 
 -- Columns of view `v` that ingestion writes (derived features are computed, never written).
-CREATE FUNCTION fstore._writable_columns(v fstore.view_registry) RETURNS text[]
+CREATE OR REPLACE FUNCTION fstore._writable_columns(v fstore.view_registry) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT array_agg(a.attname::text ORDER BY a.attnum)
@@ -10,7 +10,7 @@ AS $$
    WHERE a.attrelid = v.table_oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 $$;
 
-CREATE FUNCTION fstore.ingest(view text, rows jsonb, on_error text DEFAULT 'raise') RETURNS bigint
+CREATE OR REPLACE FUNCTION fstore.ingest(view text, rows jsonb, on_error text DEFAULT 'raise') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

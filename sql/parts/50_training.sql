@@ -1,6 +1,6 @@
 -- Training sets: the point-in-time join engine (extension/training_set.cpp).
 
-CREATE FUNCTION fstore.create_training_set(target text, entity_rows text, features text[] DEFAULT NULL,
+CREATE OR REPLACE FUNCTION fstore.create_training_set(target text, entity_rows text, features text[] DEFAULT NULL,
                                            feature_service text DEFAULT NULL,
                                            full_feature_names boolean DEFAULT false)
 RETURNS bigint AS 'MODULE_PATHNAME', 'fstore_create_training_set' LANGUAGE C VOLATILE;
