@@ -3,6 +3,7 @@
 # directory on free loopback ports, and stopped afterwards. Prints one summary line per suite.
 #
 # FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs demo
+# FSTORE_KEEP_WORK=1 keeps the temporary directory (regress results, logs) for a look afterwards.
 # The sanitize suite runs the unit tests and the HTTP integration tests on the ASan+UBSan build in
 # ASAN_BUILD_DIR (default build-asan); a sanitizer report in any process fails it.
 set -uo pipefail
@@ -26,7 +27,7 @@ FAILED=0
 
 cleanup() {
   $HARNESS pg-stop "$WORK/pg" immediate
-  rm -rf "$WORK"
+  if [ -n "${FSTORE_KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 

@@ -55,6 +55,6 @@ SELECT count(*) AS plaintext_tokens FROM fstore.api_token_registry r, tokens t
  WHERE position(convert_to(t.reader_token, 'UTF8') IN r.token_hash) > 0 OR length(r.token_hash) <> 32;
 
 -- Objects made through SECURITY DEFINER functions are not owned by the caller.
-SELECT tableowner = current_user AS owned_by_extension_owner FROM pg_tables
+SELECT tableowner = 'fstore_owner' AS owned_by_fstore_owner FROM pg_tables
  WHERE schemaname = 'fstore_data' AND tablename = 'store_stats';
 SELECT actor FROM fstore.registry_history WHERE object_name = 'store' ;

@@ -3,23 +3,6 @@
 
 \echo Use "CREATE EXTENSION fstore" to load this file. \quit
 
--- Group roles are cluster-wide: create them once, and reuse them in every other database.
-DO $roles$
-DECLARE
-  pair text[];
-BEGIN
-  FOREACH pair SLICE 1 IN ARRAY ARRAY[['fstore_reader', ''], ['fstore_writer', 'fstore_reader'],
-                                      ['fstore_admin', 'fstore_writer']] LOOP
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = pair[1]) THEN
-      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', pair[1]);
-    END IF;
-    IF pair[2] <> '' AND NOT pg_catalog.pg_has_role(pair[1], pair[2], 'MEMBER') THEN
-      EXECUTE pg_catalog.format('GRANT %I TO %I', pair[2], pair[1]);
-    END IF;
-  END LOOP;
-END
-$roles$;
-
 -- The registry and functions live in fstore; offline tables of managed feature views in
 -- fstore_data. Both are members of the extension: DROP EXTENSION fstore CASCADE removes them.
 CREATE SCHEMA fstore;
@@ -104,9 +87,20 @@ CREATE TABLE fstore.rejected_rows (
   row      jsonb NOT NULL,
   reason   text NOT NULL,
   sqlstate text NOT NULL,
-  at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+  at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  actor    text NOT NULL DEFAULT fstore._caller()   -- who ingested the row (0.1.1)
 );
 CREATE INDEX ON fstore.rejected_rows (view, at);
+-- Rejected rows hold data: a role sees those of the views it may read (policy in 30_ingest.sql).
+ALTER TABLE fstore.rejected_rows ENABLE ROW LEVEL SECURITY;
+
+-- Bumped by every registry change, in its transaction: fstore-server reloads its registry only
+-- when this changed (a NOTIFY alone, which anyone can send, is only a hint). (0.1.1)
+CREATE TABLE fstore.registry_state (
+  id      boolean PRIMARY KEY DEFAULT true CHECK (id),
+  version bigint NOT NULL DEFAULT 0
+);
+INSERT INTO fstore.registry_state DEFAULT VALUES;
 
 CREATE TABLE fstore.api_token_registry (
   name       text PRIMARY KEY,

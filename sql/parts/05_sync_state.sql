@@ -37,7 +37,9 @@ CREATE TABLE fstore.sync_views (
   view_name    text PRIMARY KEY,
   signature    text,
   last_sync_at timestamptz,
-  keys_synced  bigint NOT NULL DEFAULT 0
+  keys_synced  bigint NOT NULL DEFAULT 0,
+  state        text NOT NULL DEFAULT 'ok',   -- 'ok', or 'error': the worker skips the view (0.1.1)
+  reason       text                          -- why the view cannot be synced
 );
 
 -- Neither table is dumped by pg_dump (pg_extension_config_dump is deliberately not called): after

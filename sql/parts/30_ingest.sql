@@ -61,22 +61,58 @@ BEGIN
     RETURN loaded;
   END IF;
 
-  -- 'reject': try the whole batch once; if any row fails, load row by row and keep the failures.
+  -- 'reject': try the whole batch once; if a row's data is bad, load row by row and keep the bad
+  -- rows. Only data errors (classes 22 and 23, and 54000 for a value too large to index) reject
+  -- a row: a deadlock, a cancel or a missing privilege fails the call as in 'raise' mode.
   BEGIN
     EXECUTE insert_sql USING ingest.rows;
     GET DIAGNOSTICS loaded = ROW_COUNT;
     RETURN loaded;
-  EXCEPTION WHEN OTHERS THEN
+  EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
     NULL;
   END;
   FOR one IN SELECT jsonb_array_elements(ingest.rows) LOOP
     BEGIN
       EXECUTE insert_sql USING jsonb_build_array(one);
       loaded := loaded + 1;
-    EXCEPTION WHEN OTHERS THEN
-      INSERT INTO fstore.rejected_rows (view, row, reason, sqlstate) VALUES (v.name, one, SQLERRM, SQLSTATE);
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+      PERFORM fstore._reject(v.name, one, SQLERRM, SQLSTATE);
     END;
   END LOOP;
   RETURN loaded;
 END
 $$;
+
+-- Records a row that ingestion into `view` rejected. SECURITY DEFINER: writers cannot insert into
+-- fstore.rejected_rows directly; they may record rejections only for views whose table they may
+-- write, only with a data-error SQLSTATE, and always under their own name (actor).
+CREATE OR REPLACE FUNCTION fstore._reject(view text, bad_row jsonb, reason text, sqlstate text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v fstore.view_registry := fstore._view(_reject.view);
+BEGIN
+  IF NOT pg_catalog.has_table_privilege(fstore._caller(), v.table_oid, 'INSERT') THEN
+    RAISE EXCEPTION 'permission denied for table %', v.table_oid USING ERRCODE = '42501';
+  END IF;
+  IF _reject.sqlstate IS NULL OR NOT (left(_reject.sqlstate, 2) IN ('22', '23') OR _reject.sqlstate = '54000') THEN
+    RAISE EXCEPTION 'a rejected row needs a data-error SQLSTATE, not %', COALESCE(_reject.sqlstate, 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO fstore.rejected_rows (view, row, reason, sqlstate, actor)
+  VALUES (v.name, _reject.bad_row, left(COALESCE(_reject.reason, ''), 10000), _reject.sqlstate, fstore._caller());
+END
+$$;
+
+-- True when `role` may read view `view_name`'s data (any of its table's columns): who may see its
+-- rejected rows. SECURITY DEFINER so that the row-level policy can read the registry.
+CREATE OR REPLACE FUNCTION fstore._may_read_view(view_name text, role name) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT COALESCE((SELECT pg_catalog.has_any_column_privilege(role, r.table_oid, 'SELECT')
+                     FROM fstore.view_registry r WHERE r.name = view_name), false)
+$$;
+
+DROP POLICY IF EXISTS rejected_rows_of_readable_views ON fstore.rejected_rows;
+CREATE POLICY rejected_rows_of_readable_views ON fstore.rejected_rows FOR SELECT
+  USING (fstore._may_read_view(view, current_user));

@@ -5,26 +5,38 @@ REVOKE ALL ON ALL TABLES IN SCHEMA fstore FROM PUBLIC;
 GRANT USAGE ON SCHEMA fstore, fstore_data TO fstore_reader;
 
 GRANT SELECT ON fstore.entities, fstore.feature_views, fstore.features, fstore.feature_services,
-                fstore.registry_history, fstore.rejected_rows TO fstore_reader;
+                fstore.registry_history TO fstore_reader;
+-- Rejected rows: readers see those of views they may read (row-level policy, 30_ingest.sql);
+-- nobody inserts directly (fstore._reject).
+GRANT SELECT ON fstore.rejected_rows TO fstore_reader;
+REVOKE INSERT ON fstore.rejected_rows FROM fstore_writer;
+REVOKE USAGE ON SEQUENCE fstore.rejected_rows_id_seq FROM fstore_writer;
+GRANT EXECUTE ON FUNCTION fstore._may_read_view(text, name), fstore.registry_version() TO fstore_reader;
 GRANT SELECT ON fstore.api_tokens TO fstore_admin;
 GRANT EXECUTE ON FUNCTION fstore.lookup_api_token(text) TO fstore_reader;
 -- Feature constraints call it on every write path, by whoever writes; it only ever raises.
 GRANT EXECUTE ON FUNCTION fstore._validation_failed(text, text, text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION fstore.create_training_set(text, text, text[], text, boolean) TO fstore_reader;
-GRANT EXECUTE ON FUNCTION fstore._resolve_feature_refs(text[]), fstore._view(text) TO fstore_reader;
+GRANT EXECUTE ON FUNCTION fstore._resolve_feature_refs(text[]), fstore._view(text), fstore._column_type(regclass, text)
+  TO fstore_reader;
 
 GRANT EXECUTE ON FUNCTION fstore.ingest(text, jsonb, text), fstore._writable_columns(fstore.view_registry)
   TO fstore_writer;
-GRANT INSERT ON fstore.rejected_rows TO fstore_writer;
-GRANT USAGE ON SEQUENCE fstore.rejected_rows_id_seq TO fstore_writer;
+GRANT EXECUTE ON FUNCTION fstore._reject(text, jsonb, text, text),
+                          fstore.materialize(text, timestamptz, timestamptz) TO fstore_writer;
 
 GRANT EXECUTE ON FUNCTION
   fstore.create_entity(text, text, regtype, text, text, text[]),
   fstore.create_feature_view(text, text, jsonb, interval, boolean, text, text, text[]),
   fstore.register_feature_view(text, text, regclass, text, text, text[], interval, boolean, text, text, text[]),
+  fstore._register_feature_view(text, text, regclass, text, text, text[], interval, boolean, text, text, text[]),
+  fstore._delegate_columns(regclass, text[], boolean),
   fstore.add_features(text, jsonb),
+  fstore._add_features(text, jsonb),
   fstore.set_feature_status(text, text),
   fstore.drop_feature_view(text, boolean),
+  fstore._drop_feature_view(text, boolean),
+  fstore._detach_triggers(regclass),
   fstore.create_feature_service(text, text[], text, text, text[]),
   fstore.create_api_token(text, text),
   fstore.revoke_api_token(text)

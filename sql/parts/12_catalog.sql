@@ -33,6 +33,18 @@ CREATE OR REPLACE FUNCTION fstore._check_expression(expression text) RETURNS voi
   AS 'MODULE_PATHNAME', 'fstore_check_expression' LANGUAGE C IMMUTABLE STRICT;
 CREATE OR REPLACE FUNCTION fstore._next_version(version text, part text) RETURNS text
   AS 'MODULE_PATHNAME', 'fstore_next_version' LANGUAGE C IMMUTABLE STRICT;
+-- Derived-feature expressions as PostgreSQL deparses them after checking (extension/expression_check.cpp).
+CREATE OR REPLACE FUNCTION fstore._deparse_expression(tbl regclass, expression text, type regtype) RETURNS text
+  AS 'MODULE_PATHNAME', 'fstore_deparse_expression' LANGUAGE C STABLE;
+-- Feature and join-key types: built in, or of a superuser-owned installed extension.
+CREATE OR REPLACE FUNCTION fstore._trusted_type(type regtype) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'fstore_trusted_type' LANGUAGE C STABLE;
 -- Called by feature CHECK constraints only when a rule fails; always raises 23514.
 CREATE OR REPLACE FUNCTION fstore._validation_failed(view text, feature text, rule text, value text) RETURNS boolean
   AS 'MODULE_PATHNAME', 'fstore_validation_failed' LANGUAGE C VOLATILE;
+
+-- The registry's version: changes exactly when a registry change commits (fstore-server polls it
+-- after a NOTIFY fstore_registry and reloads only when it moved).
+CREATE OR REPLACE FUNCTION fstore.registry_version() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT s.version FROM fstore.registry_state s $$;
