@@ -44,9 +44,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   RedisEndpoint endpoint;
-  if (!parse_redis_url(parsed.config->redis_url, endpoint)) {
-    std::cerr << "fstore-server: bad --redis URL '" << redact_url(parsed.config->redis_url)
-              << "' (expected redis://[:password@]host:port[/db])\n";
+  std::string url_error;
+  if (!parse_redis_url(parsed.config->redis_url, endpoint, &url_error)) {
+    std::cerr << "fstore-server: bad --redis URL '" << redact_url(parsed.config->redis_url) << "': " << url_error
+              << " (expected redis://[[user]:password@]host[:port][/db])\n";
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);

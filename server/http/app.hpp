@@ -13,7 +13,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,6 +38,8 @@ struct HttpRequest {
   std::string target;
   std::string authorization;
   std::string body;
+  bool authenticated = false;  // the token was checked when the headers arrived
+  Role role = Role::none;
 };
 
 // A response as handlers produce it; the session turns it into HTTP.
@@ -50,8 +54,26 @@ struct HttpReply {
 // Called exactly once per request, from any thread.
 using Respond = std::function<void(HttpReply)>;
 
-// Routes one request: authentication, then the handler. Never throws.
+// What the header-time check decided: go on (refusal empty; role of the token), or send the
+// refusal (401, 503) and close, without reading the body.
+using Authorized = std::function<void(std::optional<HttpReply> refusal, Role role)>;
+
+// Checks the token of a request whose headers have arrived, before any of its body is read:
+// every route but /health, /ready and /metrics (unless --no-auth). Unknown paths and methods go
+// on (handle_request answers them). `done` runs once, maybe on a PostgreSQL worker thread.
+void authorize_request(App& app, std::string_view method, std::string_view target,
+                       std::string_view authorization, Authorized done);
+
+// Routes one request whose token authorize_request accepted: role checks, then the handler.
+// Never throws.
 void handle_request(App& app, std::shared_ptr<HttpRequest> request, Respond respond);
+
+// Why a request's framing is refused (RFC 9112 6.3), or nullopt: a Transfer-Encoding other than
+// exactly one "chunked" (gzip, identity, "chunked, chunked", xchunked, repeated fields), or both
+// Transfer-Encoding and Content-Length. Such a request is answered 400 and the connection
+// closed, so its body can never be read as a next request.
+std::optional<std::string> framing_error(const std::vector<std::string_view>& transfer_encodings,
+                                         bool has_content_length);
 
 // The body limit for a request to `target` (POST /ingest gets the larger one).
 size_t body_limit_for(const Config& config, std::string_view target);

@@ -1,13 +1,17 @@
 // The handlers of every route, as plain functions of (app, request, respond).
 #include "http/app.hpp"
 #include "http/route_match.hpp"
+#include "http/ingest_errors.hpp"
 #include "log.hpp"
+#include "names.hpp"
+#include "online/json_limit.hpp"
 #include "online/json_text.hpp"
 #include "online/online_query.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <chrono>
 
 namespace fstore::server {
@@ -80,6 +84,14 @@ void metrics(App& app, const RouteMatch&, Respond respond) {
       {"fstore_redis_connected", "At least one read-path Redis connection is up.", "gauge", app.redis->connected() ? 1.0 : 0.0},
       {"fstore_registry_views", "Feature views in the registry snapshot.", "gauge",
        static_cast<double>(app.registry->current()->views().size())},
+      {"fstore_registry_notifications_total", "NOTIFY fstore_registry received (reloads only follow version changes).",
+       "counter", static_cast<double>(app.registry->notifications())},
+      {"fstore_registry_version_checks_total", "Registry version checks (at most one per debounce period).", "counter",
+       static_cast<double>(app.registry->version_checks())},
+      {"fstore_pg_reconnects_total", "Pooled PostgreSQL connections found broken and replaced.", "counter",
+       static_cast<double>(app.pg->reconnects())},
+      {"fstore_token_cache_entries", "Token answers cached (by SHA-256), known and unknown.", "gauge",
+       static_cast<double>(app.auth ? app.auth->cached() : 0)},
   };
   if (app.sync) {
     auto s = app.sync->status();
@@ -133,9 +145,9 @@ void features(App& app, const RouteMatch&, Respond respond) {
 // GET /features/{view}/{feature}/metadata
 void feature_metadata(App& app, const RouteMatch& m, Respond respond) {
   auto reg = app.registry->current();
-  const FeatureView* v = valid_name(m.params[0]) ? reg->view(m.params[0]) : nullptr;
+  const FeatureView* v = fstore::is_valid_name(m.params[0]) ? reg->view(m.params[0]) : nullptr;
   if (!v) return respond(error_reply(404, "not_found", "feature view '" + m.params[0].substr(0, 200) + "' does not exist", Route::feature_metadata));
-  const Feature* f = valid_name(m.params[1]) ? v->find(m.params[1]) : nullptr;
+  const Feature* f = fstore::is_valid_name(m.params[1]) ? v->find(m.params[1]) : nullptr;
   if (!f) return respond(error_reply(404, "not_found", "feature '" + v->name + ":" + m.params[1].substr(0, 200) + "' does not exist", Route::feature_metadata));
   json j = f->metadata;
   j["view_ttl_seconds"] = v->ttl_seconds ? json(*v->ttl_seconds) : json(nullptr);
@@ -148,7 +160,7 @@ void entity_features(App& app, const RouteMatch& m, Respond respond) {
   const Route route = Route::entity_features;
   auto reg = app.registry->current();
   const std::string& vname = m.params[0];
-  const FeatureView* v = valid_name(vname) ? reg->view(vname) : nullptr;
+  const FeatureView* v = fstore::is_valid_name(vname) ? reg->view(vname) : nullptr;
   if (!v) return respond(error_reply(404, "not_found", "feature view '" + vname.substr(0, 200) + "' does not exist", route));
   if (!v->online) return respond(error_reply(404, "not_found", "feature view '" + vname + "' is not online (online => false)", route));
   std::vector<const Feature*> wanted;
@@ -156,10 +168,15 @@ void entity_features(App& app, const RouteMatch& m, Respond respond) {
   if (!requested.empty()) {
     for (const auto& list : requested)
       for (const auto& name : split_list(list)) {
-        const Feature* f = valid_name(name) ? v->find(name) : nullptr;
+        if (!fstore::is_valid_name(name))
+          return respond(error_reply(400, "bad_request", "feature name '" + name.substr(0, 200) +
+                                                             "' is malformed (names match [A-Za-z_][A-Za-z0-9_]{0,62})", route));
+        const Feature* f = v->find(name);
         if (!f) return respond(error_reply(404, "not_found", "feature '" + vname + ":" + name.substr(0, 200) + "' does not exist", route));
         if (f->status == "archived")
           return respond(error_reply(404, "archived", "feature '" + vname + ":" + name + "' is archived and no longer served", route));
+        if (std::find(wanted.begin(), wanted.end(), f) != wanted.end())
+          return respond(error_reply(400, "duplicate_feature", "feature '" + vname + ":" + name + "' is asked for twice; ask for it once", route));
         wanted.push_back(f);
       }
     if (wanted.size() > app.config.max_features)
@@ -212,22 +229,13 @@ void online_features(App& app, const std::shared_ptr<HttpRequest>& req, Respond 
   app.redis->submit(plan->commands(), plan->command_count(), std::move(finish));
 }
 
-// The first line of a PostgreSQL error message, without the "ERROR:  " prefix.
-std::string pg_message(const std::string& what) {
-  std::string m = what;
-  if (m.rfind("ERROR:", 0) == 0) m = m.substr(6);
-  while (!m.empty() && m.front() == ' ') m.erase(0, 1);
-  for (const char* cut : {"\nCONTEXT:", "\nLINE ", "\nQUERY:"})
-    if (auto pos = m.find(cut); pos != std::string::npos) m.erase(pos);
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
-}
-
 // POST /ingest/{view}?on_error=raise|reject: through fstore.ingest, on a PostgreSQL worker.
+// Errors map to what the client can act on (http/ingest_errors.hpp); a serialization failure or
+// deadlock is retried once (the transaction rolled back, nothing was stored).
 void ingest(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>& req, Respond respond) {
   const Route route = Route::ingest;
   const std::string& view = m.params[0];
-  if (!valid_name(view)) return respond(error_reply(404, "not_found", "feature view '" + view.substr(0, 200) + "' does not exist", route));
+  if (!fstore::is_valid_name(view)) return respond(error_reply(404, "not_found", "feature view '" + view.substr(0, 200) + "' does not exist", route));
   std::string on_error = "raise";
   if (auto v = query_values(m.query, "on_error"); !v.empty()) on_error = v.back();
   if (on_error != "raise" && on_error != "reject")
@@ -235,34 +243,38 @@ void ingest(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>& r
   size_t first = req->body.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || (req->body[first] != '{' && req->body[first] != '['))
     return respond(error_reply(400, "invalid_json", "the body must be one JSON object or an array of them", route));
-  if (!json::accept(req->body))
-    return respond(error_reply(400, "invalid_json", "the request body is not valid JSON", route));
+  switch (check_json(req->body)) {
+    case JsonCheck::ok: break;
+    case JsonCheck::too_deep: return respond(error_reply(400, "json_too_deep", json_too_deep_message(), route));
+    case JsonCheck::invalid: return respond(error_reply(400, "invalid_json", "the request body is not valid JSON", route));
+  }
   Metrics* metrics = &app.metrics;
   bool queued = app.pg->submit([req, view, on_error, respond, metrics](pqxx::connection* conn, const std::string& connect_error) {
     if (!conn) return respond(error_reply(503, "pg_unavailable", "PostgreSQL is not reachable: " + connect_error, route));
-    try {
-      pqxx::work tx(*conn);
-      auto r = tx.exec_params("SELECT fstore.ingest($1, $2::jsonb, $3)", view, req->body, on_error);
-      tx.commit();
-      long long rows = r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-      json body = {{"view", view}, {"rows_loaded", rows}, {"on_error", on_error}};
-      respond(json_reply(200, dump(body), route));
-    } catch (const pqxx::sql_error& e) {
-      const std::string& state = e.sqlstate();
-      std::string msg = pg_message(e.what());
-      if (state == "42704") return respond(error_reply(404, "not_found", msg, route));
-      if (state == "42501") return respond(error_reply(403, "forbidden", msg, route));
-      if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0)
-        return respond(error_reply(422, "validation_failed", msg, route));
-      ++metrics->pg_errors;
-      log_error("ingest into " + view + " failed: " + state + " " + msg);
-      respond(error_reply(500, "internal", "PostgreSQL error " + state + ": " + msg, route));
-    } catch (const pqxx::broken_connection& e) {
-      ++metrics->pg_errors;
-      respond(error_reply(503, "pg_unavailable", pg_message(e.what()), route));
-    } catch (const std::exception& e) {
-      ++metrics->pg_errors;
-      respond(error_reply(503, "pg_unavailable", pg_message(e.what()), route));
+    for (int attempt = 1;; ++attempt) {
+      try {
+        pqxx::work tx(*conn);
+        auto r = tx.exec_params("SELECT fstore.ingest($1, $2::jsonb, $3)", view, req->body, on_error);
+        tx.commit();
+        long long rows = r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
+        json body = {{"view", view}, {"rows_loaded", rows}, {"on_error", on_error}};
+        return respond(json_reply(200, dump(body), route));
+      } catch (const pqxx::sql_error& e) {
+        IngestError err = map_ingest_error(e.sqlstate(), e.what(), view);
+        if (err.retry && attempt == 1) continue;
+        if (err.status >= 500) {
+          ++metrics->pg_errors;
+          log_error("ingest into " + view + " failed: " + e.sqlstate() + " " + pg_first_line(e.what()));
+        }
+        return respond(error_reply(err.status, err.code, err.message, route));
+      } catch (const pqxx::in_doubt_error& e) {
+        ++metrics->pg_errors;
+        return respond(error_reply(503, "pg_unavailable", "the connection to PostgreSQL broke while committing; "
+                                   "check whether the rows were stored before sending them again", route));
+      } catch (const std::exception& e) {  // broken connection and the like: not retried, it may have run
+        ++metrics->pg_errors;
+        return respond(error_reply(503, "pg_unavailable", "PostgreSQL connection lost: " + pg_first_line(e.what()), route));
+      }
     }
   });
   if (!queued) respond(error_reply(503, "overloaded", "too many requests waiting for PostgreSQL", route));
@@ -294,6 +306,39 @@ size_t body_limit_for(const Config& config, std::string_view target) {
   return target.rfind("/ingest/", 0) == 0 ? config.max_ingest_body_bytes : config.max_body_bytes;
 }
 
+// True for the routes anyone may call.
+static bool open_route(Route r) { return r == Route::health || r == Route::ready || r == Route::metrics; }
+
+// A 401 with the header RFC 6750 asks for.
+static HttpReply unauthorized(const std::string& message, const char* challenge, Route route) {
+  HttpReply r = error_reply(401, "unauthorized", message, route);
+  r.headers.emplace_back("WWW-Authenticate", challenge);
+  return r;
+}
+
+void authorize_request(App& app, std::string_view method, std::string_view target,
+                       std::string_view authorization, Authorized done) {
+  RouteMatch m;
+  try {
+    m = match_route(std::string(method), std::string(target));
+  } catch (const std::exception&) {
+    return done(std::nullopt, Role::none);  // handle_request answers it
+  }
+  if (m.bad_encoding || !m.found || !m.method_ok || open_route(m.route) || app.config.no_auth)
+    return done(std::nullopt, Role::none);
+  std::string token = bearer_token(authorization);
+  if (token.empty())
+    return done(unauthorized("missing or malformed Authorization: Bearer <token>", "Bearer", m.route), Role::none);
+  Route route = m.route;
+  app.auth->check(token, [route, done](AuthResult result) {
+    if (result.kind == AuthResult::Kind::unavailable)
+      return done(error_reply(503, "pg_unavailable", "cannot check the token: " + result.error, route), Role::none);
+    if (result.kind == AuthResult::Kind::invalid)
+      return done(unauthorized("unknown or revoked token", "Bearer error=\"invalid_token\"", route), Role::none);
+    done(std::nullopt, result.role);
+  });
+}
+
 void handle_request(App& app, std::shared_ptr<HttpRequest> req, Respond respond) {
   try {
     RouteMatch m = match_route(req->method, req->target);
@@ -304,34 +349,31 @@ void handle_request(App& app, std::shared_ptr<HttpRequest> req, Respond respond)
       r.headers.emplace_back("Allow", m.allow);
       return respond(std::move(r));
     }
-    bool open = m.route == Route::health || m.route == Route::ready || m.route == Route::metrics;
-    if (open || app.config.no_auth) return dispatch(app, m, req, std::move(respond));
-    std::string token = bearer_token(req->authorization);
-    if (token.empty()) {
-      HttpReply r = error_reply(401, "unauthorized", "missing or malformed Authorization: Bearer <token>", m.route);
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return respond(std::move(r));
-    }
-    App* a = &app;
-    app.auth->check(token, [a, m, req, respond](AuthResult result) {
-      try {
-        if (result.kind == AuthResult::Kind::unavailable)
-          return respond(error_reply(503, "pg_unavailable", "cannot check the token: " + result.error, m.route));
-        if (result.kind == AuthResult::Kind::invalid) {
-          HttpReply r = error_reply(401, "unauthorized", "unknown or revoked token", m.route);
-          r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-          return respond(std::move(r));
-        }
-        if (m.route == Route::ingest && result.role != Role::writer)
-          return respond(error_reply(403, "forbidden", "ingest needs a writer token", m.route));
-        dispatch(*a, m, req, respond);
-      } catch (const std::exception& e) {
-        respond(error_reply(500, "internal", e.what(), m.route));
-      }
-    });
+    if (open_route(m.route) || app.config.no_auth) return dispatch(app, m, req, std::move(respond));
+    if (!req->authenticated || req->role == Role::none)
+      return respond(unauthorized("missing or malformed Authorization: Bearer <token>", "Bearer", m.route));
+    if (m.route == Route::ingest && req->role != Role::writer)
+      return respond(error_reply(403, "forbidden", "ingest needs a writer token", m.route));
+    dispatch(app, m, req, std::move(respond));
   } catch (const std::exception& e) {
     respond(error_reply(500, "internal", e.what()));
   }
+}
+
+std::optional<std::string> framing_error(const std::vector<std::string_view>& transfer_encodings,
+                                         bool has_content_length) {
+  if (transfer_encodings.empty()) return std::nullopt;
+  if (has_content_length) return std::string("a request may not have both Content-Length and Transfer-Encoding");
+  auto lower_trimmed = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    std::string out(v);
+    for (auto& c : out) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  if (transfer_encodings.size() != 1 || lower_trimmed(transfer_encodings[0]) != "chunked")
+    return std::string("unsupported Transfer-Encoding (only \"chunked\" is accepted)");
+  return std::nullopt;
 }
 
 }  // namespace fstore::server

@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <chrono>
 #include <optional>
 
@@ -78,8 +79,32 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Applies the route's body limit, then reads the body.
+  // The headers are in: refuse ambiguous framing, check the token (both before any body byte
+  // is read), then read the body under the route's limit.
   void on_header() {
+    auto& req = parser_->get();
+    std::vector<std::string_view> encodings;
+    for (auto [it, end] = req.equal_range(http::field::transfer_encoding); it != end; ++it)
+      encodings.emplace_back(it->value().data(), it->value().size());
+    if (auto err = framing_error(encodings, req.count(http::field::content_length) > 0)) {
+      ++app_.metrics.bad_requests;
+      return reply_and_close(400, "bad_request", *err);
+    }
+    std::string_view auth;
+    if (auto it = req.find(http::field::authorization); it != req.end()) auth = {it->value().data(), it->value().size()};
+    authorize_request(app_, {req.method_string().data(), req.method_string().size()},
+                      {req.target().data(), req.target().size()}, auth,
+                      [self = shared_from_this()](std::optional<HttpReply> refusal, Role role) {
+                        net::dispatch(self->stream_.get_executor(), [self, refusal = std::move(refusal), role]() mutable {
+                          self->on_authorized(std::move(refusal), role);
+                        });
+                      });
+  }
+
+  // After the token check: answer a refusal and close (the body is never read), or read the body.
+  void on_authorized(std::optional<HttpReply> refusal, Role role) {
+    if (refusal) return close_with(std::move(*refusal));
+    role_ = role;
     auto& req = parser_->get();
     size_t limit = body_limit_for(app_.config, std::string_view(req.target().data(), req.target().size()));
     if (auto len = parser_->content_length(); len && *len > limit) {
@@ -107,6 +132,8 @@ class Session : public std::enable_shared_from_this<Session> {
     req->method = std::string(msg.method_string());
     req->target = std::string(msg.target());
     if (auto it = msg.find(http::field::authorization); it != msg.end()) req->authorization = std::string(it->value());
+    req->authenticated = true;  // authorize_request let it through at header time
+    req->role = role_;
     req->body = std::move(msg.body());
     ++app_.metrics.requests_in_flight;
     auto responded = std::make_shared<std::atomic<bool>>(false);
@@ -149,11 +176,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A malformed or oversized request: answer it (best effort) and close.
   void reply_and_close(unsigned status, const std::string& code, const std::string& message) {
+    close_with(error_reply(status, code, message));
+  }
+
+  // Sends `reply` to a request whose body was not read, then closes the connection.
+  void close_with(HttpReply reply) {
     busy_ = true;
-    HttpReply r = error_reply(status, code, message);
-    app_.metrics.observe_request(Route::other, static_cast<int>(status), 0);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    app_.metrics.observe_request(reply.route, static_cast<int>(reply.status), seconds);
     version_ = 11;
-    write_response(r, false);
+    parser_.reset();
+    buffer_.consume(buffer_.size());  // whatever follows is never read as a request
+    closing_ = true;
+    write_response(reply, false);
   }
 
   void on_error(beast::error_code ec, bool reading_request) {
@@ -177,10 +212,24 @@ class Session : public std::enable_shared_from_this<Session> {
     do_close();
   }
 
+  // Closes the connection. After a refusal the client may still be sending its body: stop
+  // sending, then discard what arrives for a moment, so the kernel does not answer those bytes
+  // with a reset that could destroy our response before the client reads it.
   void do_close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    if (!closing_ || ec) return stream_.close();
+    closing_ = false;
+    linger_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    do_linger();
+  }
+
+  void do_linger() {
+    stream_.expires_at(linger_until_);
+    stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->stream_.close();
+      self->do_linger();
+    });
   }
 
   beast::tcp_stream stream_;
@@ -191,6 +240,10 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> res_;
   std::chrono::steady_clock::time_point started_;
   size_t requests_ = 0;
+  Role role_ = Role::none;    // of the request being read
+  bool closing_ = false;      // the next close lingers (a refused request's body may follow)
+  std::chrono::steady_clock::time_point linger_until_;
+  std::array<char, 4096> discard_{};
   unsigned version_ = 11;
   bool keep_alive_ = true;
   std::atomic<bool> busy_{false};

@@ -1,10 +1,14 @@
 #include "online/online_query.hpp"
 
+#include "online/json_limit.hpp"
 #include "online/json_text.hpp"
+
+#include "names.hpp"
+#include "time_rule.hpp"
 
 #include <cmath>
 #include <limits>
-#include <set>
+#include <map>
 
 namespace fstore::server {
 
@@ -67,17 +71,12 @@ std::optional<std::string> key_text_from_string(std::string_view value, const st
 
 std::optional<std::string> key_text_from_json(const ojson& value, const std::string& key_type, std::string& error) {
   if (value.is_string()) return key_text_from_string(value.get_ref<const std::string&>(), key_type, error);
-  if (value.is_number_integer()) {
+  if (value.is_number_integer() && key_type != "uuid") {
     std::string text = value.is_number_unsigned() ? std::to_string(value.get<uint64_t>()) : std::to_string(value.get<int64_t>());
     return key_text_from_string(text, key_type, error);
   }
-  if (value.is_number_float()) {
-    double d = value.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) {
-      return key_text_from_string(std::to_string(static_cast<int64_t>(d)), key_type, error);
-    }
-  }
-  error = "entity key " + value.dump().substr(0, 100) + " is not a valid " + key_type;
+  error = "entity key " + value.dump(-1, ' ', false, ojson::error_handler_t::replace).substr(0, 100) + " is not a valid " + key_type;
+  if (value.is_number_float() && integer_key_type(key_type)) error += " (write integers without a fraction or exponent)";
   return std::nullopt;
 }
 
@@ -96,31 +95,38 @@ std::optional<ApiError> resolve_features(const Registry& registry, const std::ve
   auto add = [&](const FeatureView& v, const Feature& f) {
     out.push_back(ServedFeature{&v, &f, full_feature_names ? v.name + "__" + f.name : f.name});
   };
-  for (const auto& ref : refs) {
-    auto colon = ref.find(':');
-    if (colon == std::string::npos)
-      return ApiError{400, "bad_request", "feature reference '" + ref.substr(0, 200) + "' is not view:feature"};
-    std::string vname = ref.substr(0, colon), fname = ref.substr(colon + 1);
-    const FeatureView* v = valid_name(vname) ? registry.view(vname) : nullptr;
-    if (!v) return ApiError{404, "not_found", "feature view '" + vname.substr(0, 200) + "' does not exist"};
+  for (const auto& text : refs) {
+    auto ref = fstore::parse_feature_ref(text);
+    if (!ref)
+      return ApiError{400, "bad_request", "feature reference '" + text.substr(0, 200) +
+                                              "' is not view:feature or view:* (names match [A-Za-z_][A-Za-z0-9_]{0,62})"};
+    const FeatureView* v = registry.view(ref->view);
+    if (!v) return ApiError{404, "not_found", "feature view '" + ref->view + "' does not exist"};
     if (!v->online)
-      return ApiError{404, "not_found", "feature view '" + vname + "' is not online (online => false)"};
-    if (fname == "*") {
+      return ApiError{404, "not_found", "feature view '" + ref->view + "' is not online (online => false)"};
+    if (ref->feature == "*") {
       for (const auto& f : v->features)
         if (f.status == "active" || f.status == "deprecated") add(*v, f);
       continue;
     }
-    const Feature* f = valid_name(fname) ? v->find(fname) : nullptr;
-    if (!f) return ApiError{404, "not_found", "feature '" + vname + ":" + fname.substr(0, 200) + "' does not exist"};
+    const Feature* f = v->find(ref->feature);
+    if (!f) return ApiError{404, "not_found", "feature '" + ref->view + ":" + ref->feature + "' does not exist"};
     if (f->status == "archived")
-      return ApiError{404, "archived", "feature '" + vname + ":" + fname + "' is archived and no longer served"};
+      return ApiError{404, "archived", "feature '" + ref->view + ":" + ref->feature + "' is archived and no longer served"};
     add(*v, *f);
   }
-  std::set<std::string> seen;
-  for (const auto& s : out)
-    if (!seen.insert(s.column).second)
-      return ApiError{400, "duplicate_feature",
-                      "feature name '" + s.column + "' appears twice; ask for it once or set \"full_feature_names\": true"};
+  std::map<std::string, const ServedFeature*> seen;
+  for (const auto& s : out) {
+    auto [it, fresh] = seen.emplace(s.column, &s);
+    if (fresh) continue;
+    std::string first = it->second->view->name + ":" + it->second->feature->name;
+    std::string second = s.view->name + ":" + s.feature->name;
+    std::string msg = first == second
+        ? "feature '" + first + "' is asked for twice; ask for it once"
+        : "features '" + first + "' and '" + second + "' both answer as '" + s.column +
+              "'; set \"full_feature_names\": true to get <view>__<feature> names";
+    return ApiError{400, "duplicate_feature", msg};
+  }
   return std::nullopt;
 }
 
@@ -175,8 +181,12 @@ std::string OnlinePlan::commands() const {
 std::optional<ApiError> plan_online_request(std::shared_ptr<const Registry> registry, const std::string& body,
                                             const Limits& limits, OnlinePlan& plan) {
   plan.registry = registry;
-  ojson req = ojson::parse(body, nullptr, false);
-  if (req.is_discarded()) return ApiError{400, "invalid_json", "the request body is not valid JSON"};
+  ojson req;
+  switch (parse_json_limited(body, req)) {
+    case JsonCheck::ok: break;
+    case JsonCheck::too_deep: return ApiError{400, "json_too_deep", json_too_deep_message()};
+    case JsonCheck::invalid: return ApiError{400, "invalid_json", "the request body is not valid JSON"};
+  }
   if (!req.is_object()) return ApiError{400, "bad_request", "the request body must be a JSON object"};
   auto features_it = req.find("features");
   auto service_it = req.find("feature_service");
@@ -202,7 +212,7 @@ std::optional<ApiError> plan_online_request(std::shared_ptr<const Registry> regi
   } else {
     if (!service_it->is_string()) return ApiError{400, "bad_request", "\"feature_service\" must be a string"};
     const std::string& name = service_it->get_ref<const std::string&>();
-    const FeatureService* s = valid_name(name) ? registry->service(name) : nullptr;
+    const FeatureService* s = fstore::is_valid_name(name) ? registry->service(name) : nullptr;
     if (!s) return ApiError{404, "not_found", "feature service '" + name.substr(0, 200) + "' does not exist"};
     refs = s->features;
   }
@@ -252,7 +262,21 @@ std::optional<ApiError> plan_online_request(std::shared_ptr<const Registry> regi
   return std::nullopt;
 }
 
-Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<double>& ttl_seconds, int64_t now_us) {
+bool outside_max_age(int64_t event_unix_us, const fstore::Interval& ttl, int64_t now_unix_us) {
+  // Redis holds Unix microseconds; the rule works on PostgreSQL's (since 2000-01-01), infinities kept.
+  constexpr int64_t kPgEpochUnixUs = 946684800LL * 1000000;
+  auto to_pg = [](int64_t unix_us) {
+    if (fstore::is_infinite(unix_us)) return unix_us;
+    if (unix_us < fstore::kMinusInfinity + kPgEpochUnixUs) return fstore::kMinusInfinity;
+    return unix_us - kPgEpochUnixUs;
+  };
+  int64_t event = to_pg(event_unix_us);
+  if (event == fstore::kMinusInfinity) return true;   // older than every window
+  if (event == fstore::kPlusInfinity) return false;   // never older than anything
+  return event < fstore::add_interval_utc(to_pg(now_unix_us), ttl, -1);
+}
+
+Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<fstore::Interval>& ttl, int64_t now_us) {
   const auto& el = reply.elements;
   int64_t event_us = 0;
   if (el.empty() || el[0].type != RedisValue::Type::string || !parse_int64(el[0].str, event_us))
@@ -260,8 +284,7 @@ Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<double
   if (i + 1 >= el.size() || el[i + 1].type != RedisValue::Type::string) return Cell{"NOT_FOUND", {}, 0};
   std::string_view v = el[i + 1].str;
   if (v == "null") return Cell{"NULL_VALUE", {}, event_us};
-  if (ttl_seconds && static_cast<double>(now_us - event_us) > *ttl_seconds * 1e6)
-    return Cell{"OUTSIDE_MAX_AGE", v, event_us};
+  if (ttl && outside_max_age(event_us, *ttl, now_us)) return Cell{"OUTSIDE_MAX_AGE", v, event_us};
   return Cell{"PRESENT", v, event_us};
 }
 
@@ -317,7 +340,7 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
     }
   std::vector<Cell> cells(plan.rows);
   for (size_t f = 0; f < plan.features.size(); ++f) {
-    const auto& ttl = plan.features[f].view->ttl_seconds;
+    const auto& ttl = plan.features[f].view->ttl;
     for (size_t r = 0; r < plan.rows; ++r) cells[r] = evaluate_cell(replies[base[f] + r], field[f], ttl, now_us);
     if (!first) out += ',';
     first = false;
@@ -365,7 +388,7 @@ std::optional<std::string> encode_entity_response(const FeatureView& view, const
   std::string statuses = ",\"statuses\":{";
   std::vector<std::string> warnings;
   for (size_t i = 0; i < features.size(); ++i) {
-    Cell c = evaluate_cell(reply, i, view.ttl_seconds, now_us);
+    Cell c = evaluate_cell(reply, i, view.ttl, now_us);
     if (i) { out += ','; statuses += ','; }
     append_json_string(out, features[i]->name);
     out += ':';

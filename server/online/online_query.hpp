@@ -21,11 +21,17 @@ struct ApiError {
   std::string message;
 };
 
-// The key's text form in Redis (PostgreSQL's key::text) from a JSON value of the request.
-// Integers: decimal; strings: as given (uuid: canonical lower case); nullopt + error otherwise.
+// The one entity key parser of every route: the key's text form in Redis (PostgreSQL's
+// key::text) from a JSON value of a request body. Accepted forms, by join key type:
+//   bigint/integer/smallint: a JSON integer (1001) or a string of one ("1001", "-7", "007" = 7),
+//     in the type's range; never a fraction or exponent (1001.0, "1001.0", 1e3 are refused);
+//   text: a string as given, or a JSON integer (1001 is the key "1001", as fstore.ingest stores it);
+//   uuid: a string in any form PostgreSQL reads (upper case, braces, no hyphens), printed canonically.
+// Anything else (null, booleans, floats, arrays, objects, NUL bytes) is nullopt with `error` set.
 std::optional<std::string> key_text_from_json(const nlohmann::ordered_json& value, const std::string& key_type,
                                               std::string& error);
-// The same from text (a URL path segment).
+// The same for a key given as text (a URL path segment): exactly as the JSON string of that text,
+// so GET /features/{view}/{key} and POST /get-online-features accept and refuse the same keys.
 std::optional<std::string> key_text_from_string(std::string_view value, const std::string& key_type,
                                                 std::string& error);
 // True for join key types whose keys are JSON numbers (bigint, integer, smallint).
@@ -41,8 +47,10 @@ struct ServedFeature {
   std::string column;
 };
 
-// Resolves references (view:feature or view:*) into features. Unknown or archived: 404; malformed: 400.
-// `explicit_drafts`: drafts are served when named explicitly.
+// Resolves references (view:feature or view:*, parsed by fstore::parse_feature_ref) into features.
+// Malformed ("v:a:b", "v", bad names): 400 bad_request; unknown or archived: 404; two features
+// with one output name (without full_feature_names): 400 duplicate_feature naming both.
+// Drafts are served when named explicitly, never through view:*.
 std::optional<ApiError> resolve_features(const Registry& registry, const std::vector<std::string>& refs,
                                          bool full_feature_names, std::vector<ServedFeature>& out);
 
@@ -95,7 +103,12 @@ struct Cell {
   int64_t event_us;        // 0 when not found
 };
 // Evaluates feature `i` (0-based, after @event_ts) of an HMGET reply.
-Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<double>& ttl_seconds, int64_t now_us);
+// OUTSIDE_MAX_AGE when event_ts < now - ttl by fstore::add_interval_utc (the training sets' rule).
+Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<fstore::Interval>& ttl, int64_t now_us);
+
+// True when a row of `event_unix_us` (Unix microseconds, as in Redis) is older than `ttl` at
+// `now_unix_us`: event < now - ttl, computed in UTC by fstore::add_interval_utc.
+bool outside_max_age(int64_t event_unix_us, const fstore::Interval& ttl, int64_t now_unix_us);
 
 // The body of GET /features/{view}/{entity_key}; nullopt when the entity is not in Redis.
 std::optional<std::string> encode_entity_response(const FeatureView& view, const std::string& key_text,

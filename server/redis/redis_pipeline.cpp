@@ -4,44 +4,11 @@
 
 #include <hiredis/hiredis.h>
 
-#include <charconv>
 
 namespace fstore::server {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-
-bool parse_redis_url(const std::string& url, RedisEndpoint& out) {
-  RedisEndpoint ep;
-  std::string rest = url;
-  if (rest.rfind("redis://", 0) == 0) rest = rest.substr(8);
-  else if (rest.find("://") != std::string::npos) return false;
-  if (auto slash = rest.find('/'); slash != std::string::npos) {
-    std::string db = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-    if (!db.empty()) {
-      auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), ep.db);
-      if (ec != std::errc() || p != db.data() + db.size() || ep.db < 0) return false;
-    }
-  }
-  if (auto at = rest.rfind('@'); at != std::string::npos) {
-    std::string userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    auto colon = userinfo.find(':');
-    ep.password = colon == std::string::npos ? userinfo : userinfo.substr(colon + 1);
-  }
-  if (rest.empty()) return false;
-  if (auto colon = rest.rfind(':'); colon != std::string::npos && rest.find(']') == std::string::npos) {
-    ep.host = rest.substr(0, colon);
-    ep.port = rest.substr(colon + 1);
-  } else {
-    ep.host = rest;
-  }
-  if (ep.host.empty() || ep.port.empty()) return false;
-  for (char c : ep.port) if (c < '0' || c > '9') return false;
-  out = ep;
-  return true;
-}
 
 void append_command(std::string& out, const std::vector<std::string_view>& args) {
   std::vector<const char*> argv;
@@ -126,7 +93,7 @@ void RedisPipeline::submit(std::string commands, size_t count, RedisCallback don
 void RedisPipeline::do_resolve() {
   if (stopped_) return;
   auto gen = ++generation_;
-  resolver_.async_resolve(endpoint_.host, endpoint_.port,
+  resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
       net::bind_executor(strand_, [self = shared_from_this(), gen](const boost::system::error_code& ec,
                                                                    tcp::resolver::results_type results) {
         if (gen != self->generation_) return;
@@ -142,7 +109,7 @@ void RedisPipeline::do_resolve() {
 void RedisPipeline::on_connect(const boost::system::error_code& ec) {
   if (stopped_) return;
   if (ec) {
-    std::string msg = "cannot reach Redis at " + endpoint_.host + ":" + endpoint_.port + ": " + ec.message();
+    std::string msg = "cannot reach Redis at " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + ec.message();
     {
       std::lock_guard<std::mutex> lock(error_mutex_);
       last_error_ = msg;
@@ -156,7 +123,7 @@ void RedisPipeline::on_connect(const boost::system::error_code& ec) {
   }
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
-  if (reported_down_) log_info("Redis at " + endpoint_.host + ":" + endpoint_.port + " reachable again");
+  if (reported_down_) log_info("Redis at " + endpoint_.host + ":" + std::to_string(endpoint_.port) + " reachable again");
   reported_down_ = false;
   {
     std::lock_guard<std::mutex> lock(error_mutex_);
@@ -171,7 +138,8 @@ void RedisPipeline::on_connect(const boost::system::error_code& ec) {
   };
   std::string setup;
   if (!endpoint_.password.empty()) {
-    append_command(setup, {"AUTH", endpoint_.password});
+    if (endpoint_.user.empty()) append_command(setup, {"AUTH", endpoint_.password});
+    else append_command(setup, {"AUTH", endpoint_.user, endpoint_.password});  // Redis 6 ACL user
     pending_.push_front(Pending{1, check("AUTH"), {}, std::chrono::steady_clock::now()});
   }
   if (endpoint_.db != 0) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "metrics.hpp"
+#include "redis/redis_url.hpp"
 
 #include <boost/asio.hpp>
 
@@ -28,16 +29,6 @@ struct RedisValue {
   long long integer = 0;
   std::vector<RedisValue> elements;
 };
-
-// Where Redis is: redis://[user:password@]host[:port][/db].
-struct RedisEndpoint {
-  std::string host = "127.0.0.1";
-  std::string port = "6379";
-  std::string password;
-  int db = 0;
-};
-// Parses a Redis URL; false when malformed.
-bool parse_redis_url(const std::string& url, RedisEndpoint& out);
 
 // Appends one command in RESP to `out` (arguments with explicit lengths; no format strings).
 void append_command(std::string& out, const std::vector<std::string_view>& args);

@@ -13,16 +13,26 @@ std::string str(const nlohmann::json& row, const char* key) {
   if (it->is_string()) return it->get<std::string>();
   return it->dump();
 }
-}  // namespace
 
-bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
-  if (!alpha(name[0])) return false;
-  for (char c : name)
-    if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
-  return true;
+// An integer member of a catalog row (a JSON number), 0 when absent or NULL.
+int64_t integer(const nlohmann::json& row, const char* key) {
+  auto it = row.find(key);
+  if (it == row.end() || !it->is_number()) return 0;
+  return it->is_number_integer() ? it->get<int64_t>() : static_cast<int64_t>(it->get<double>());
 }
+
+// The view's ttl as an interval; nullopt when the view has none (NULL or not positive).
+std::optional<fstore::Interval> ttl_of(const nlohmann::json& row) {
+  auto it = row.find("ttl_months");
+  if (it == row.end() || it->is_null()) return std::nullopt;
+  fstore::Interval ttl;
+  ttl.months = static_cast<int32_t>(integer(row, "ttl_months"));
+  ttl.days = static_cast<int32_t>(integer(row, "ttl_days"));
+  ttl.usecs = integer(row, "ttl_usecs");
+  if (ttl.months <= 0 && ttl.days <= 0 && ttl.usecs <= 0) return std::nullopt;
+  return ttl;
+}
+}  // namespace
 
 const Feature* FeatureView::find(const std::string& feature) const {
   auto it = feature_index.find(feature);
@@ -58,9 +68,10 @@ std::shared_ptr<const Registry> Registry::from_rows(const std::vector<nlohmann::
     if (v.key_type.empty()) v.key_type = "text";
     if (auto it = row.find("ttl_seconds"); it != row.end() && it->is_number() && it->get<double>() > 0)
       v.ttl_seconds = it->get<double>();
+    v.ttl = ttl_of(row);
     if (auto it = row.find("online"); it != row.end() && it->is_boolean()) v.online = it->get<bool>();
     v.metadata = row;
-    v.metadata.erase("ttl_seconds");
+    for (const char* k : {"ttl_seconds", "ttl_months", "ttl_days", "ttl_usecs"}) v.metadata.erase(k);
     if (v.ttl_seconds) v.metadata["ttl_seconds"] = *v.ttl_seconds;
     else v.metadata["ttl_seconds"] = nullptr;
     reg->views_[v.name] = std::move(v);

@@ -3,6 +3,8 @@
 // every reload; requests keep the snapshot they started with.
 #pragma once
 
+#include "time_rule.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -28,7 +30,8 @@ struct FeatureView {
   std::string entity;
   std::string join_key;
   std::string key_type;    // regtype text form of the join key: bigint, integer, text, uuid
-  std::optional<double> ttl_seconds;
+  std::optional<double> ttl_seconds;      // for metadata only (extract(epoch from ttl))
+  std::optional<fstore::Interval> ttl;    // the rule: OUTSIDE_MAX_AGE through fstore::add_interval_utc
   bool online = true;
   std::vector<Feature> features;                       // in column order
   std::unordered_map<std::string, size_t> feature_index;
@@ -46,7 +49,9 @@ struct FeatureService {
 class Registry {
  public:
   // Builds a snapshot from catalog rows as JSON objects (one per row of fstore.entities,
-  // fstore.feature_views, fstore.features, fstore.feature_services). Throws on malformed rows.
+  // fstore.feature_views, fstore.features, fstore.feature_services). A view row's ttl comes as
+  // ttl_months, ttl_days, ttl_usecs (PostgreSQL's interval fields) and ttl_seconds (metadata).
+  // Throws on malformed rows.
   static std::shared_ptr<const Registry> from_rows(const std::vector<nlohmann::json>& entities,
                                                    const std::vector<nlohmann::json>& views,
                                                    const std::vector<nlohmann::json>& features,
@@ -63,8 +68,5 @@ class Registry {
   std::map<std::string, FeatureService> services_;
   std::map<std::string, nlohmann::json> entities_;
 };
-
-// True when `name` is a valid fstore name: ^[A-Za-z_][A-Za-z0-9_]{0,62}$.
-bool valid_name(std::string_view name);
 
 }  // namespace fstore::server

@@ -11,14 +11,26 @@ namespace fstore::server {
 
 namespace {
 
-// Sets a flag when fstore_registry is notified; the payload is ignored (there is none).
+// Counts notifications on fstore_registry; the payload is ignored (anyone may send one).
 class RegistryReceiver : public pqxx::notification_receiver {
  public:
-  RegistryReceiver(pqxx::connection_base& c, bool& flag) : pqxx::notification_receiver(c, "fstore_registry"), flag_(flag) {}
-  void operator()(const std::string&, int) override { flag_ = true; }
+  RegistryReceiver(pqxx::connection_base& c, uint64_t& count) : pqxx::notification_receiver(c, "fstore_registry"), count_(count) {}
+  void operator()(const std::string&, int) override { ++count_; }
  private:
-  bool& flag_;
+  uint64_t& count_;
 };
+
+// The registry's version as text: it changes whenever the registry (or a token) does. Until the
+// extension has fstore.registry_version() (0.1.1), the history log stands in: every registry and
+// token change writes a row there. Read through fstore.registry_history, which fstore_reader may
+// read (the table itself it may not); count and latest time, so a row committing late with an
+// older time still changes it. COALESCE is SQL syntax, not a function: no search_path lookup.
+// One-line switch once it exists: "SELECT fstore.registry_version()::text".
+std::string registry_version(pqxx::transaction_base& tx) {
+  auto r = tx.exec("SELECT pg_catalog.count(*)::text || ':' || COALESCE(pg_catalog.max(at)::text, '') "
+                   "FROM fstore.registry_history");
+  return r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
+}
 
 // Every row of `sql` (one jsonb column) as JSON objects.
 std::vector<nlohmann::json> rows_of(pqxx::transaction_base& tx, const std::string& sql) {
@@ -29,9 +41,10 @@ std::vector<nlohmann::json> rows_of(pqxx::transaction_base& tx, const std::strin
 
 }  // namespace
 
-RegistryWatcher::RegistryWatcher(std::string pg_url, Metrics& metrics, std::function<void()> on_change)
+RegistryWatcher::RegistryWatcher(std::string pg_url, Metrics& metrics, std::function<void()> on_change,
+                                 std::chrono::milliseconds debounce)
     : pg_url_(std::move(pg_url)), metrics_(metrics), on_change_(std::move(on_change)),
-      current_(Registry::from_rows({}, {}, {}, {})) {}
+      current_(Registry::from_rows({}, {}, {}, {})), debounce_(debounce) {}
 
 RegistryWatcher::~RegistryWatcher() { stop(); }
 
@@ -54,44 +67,72 @@ void RegistryWatcher::set_error(const std::string& error) {
   last_error_ = error;
 }
 
-// Reads the four catalog views in one snapshot and publishes the new registry.
-void RegistryWatcher::load(void* conn_ptr) {
+// Checks the version and, when it changed, reads the four catalog views in the same snapshot
+// and publishes the new registry. The ttl comes as interval fields, never extract(epoch).
+bool RegistryWatcher::load(void* conn_ptr) {
   auto& conn = *static_cast<pqxx::connection*>(conn_ptr);
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+  ++version_checks_;
+  std::string version = registry_version(tx);
+  if (!loaded_version_.empty() && version == loaded_version_) {
+    tx.commit();
+    return false;
+  }
   auto entities = rows_of(tx, "SELECT to_jsonb(e) FROM fstore.entities e");
   auto views = rows_of(tx,
-      "SELECT to_jsonb(v) || jsonb_build_object('ttl_seconds', extract(epoch from v.ttl)::float8) "
+      "SELECT to_jsonb(v) || jsonb_build_object("
+      "'ttl_seconds', extract(epoch from v.ttl)::float8, "
+      "'ttl_months', (extract(year from v.ttl) * 12 + extract(month from v.ttl))::bigint, "
+      "'ttl_days', extract(day from v.ttl)::bigint, "
+      "'ttl_usecs', (extract(hour from v.ttl) * 3600000000 + extract(minute from v.ttl) * 60000000 "
+      "+ extract(microseconds from v.ttl))::bigint) "
       "FROM fstore.feature_views v");
   auto features = rows_of(tx, "SELECT to_jsonb(f) FROM fstore.features f");
   auto services = rows_of(tx, "SELECT to_jsonb(s) FROM fstore.feature_services s");
   tx.commit();
   auto registry = Registry::from_rows(entities, views, features, services);
   std::atomic_store(&current_, registry);
+  loaded_version_ = version;
   loaded_ = true;
   ++metrics_.registry_reloads;
+  return true;
 }
 
 void RegistryWatcher::run() {
+  using clock = std::chrono::steady_clock;
   bool reported = false;
   while (!stop_) {
     try {
       pqxx::connection conn(pg_url_);
-      bool notified = false;
-      RegistryReceiver receiver(conn, notified);  // LISTEN before the first read: no change is missed
+      uint64_t received = 0;
+      RegistryReceiver receiver(conn, received);  // LISTEN before the first read: no change is missed
+      loaded_version_.clear();                    // after a reconnect, always reload once
       load(&conn);
       connected_ = true;
       set_error("");
       if (reported) log_info("PostgreSQL reachable again; registry loaded");
       reported = false;
-      auto last_load = std::chrono::steady_clock::now();
+      auto last_check = clock::now();
+      bool pending = false;
       while (!stop_) {
-        conn.await_notification(0, 300000);
-        if (notified || std::chrono::steady_clock::now() - last_load > std::chrono::seconds(30)) {
-          bool by_notify = notified;
-          notified = false;
-          load(&conn);
-          last_load = std::chrono::steady_clock::now();
-          if (by_notify && on_change_) on_change_();
+        // With a notification pending, wait only until the debounce allows the next check.
+        auto now = clock::now();
+        auto wait = std::chrono::milliseconds(300);
+        if (pending) wait = std::max(std::chrono::milliseconds(0),
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(last_check + debounce_ - now));
+        conn.await_notification(wait.count() / 1000, (wait.count() % 1000) * 1000);
+        if (received) {
+          notifications_ += received;
+          received = 0;
+          pending = true;
+        }
+        now = clock::now();
+        bool periodic = now - last_check > std::chrono::seconds(30);
+        if ((pending && now >= last_check + debounce_) || periodic) {
+          pending = false;
+          bool changed = load(&conn);
+          last_check = clock::now();
+          if (changed && on_change_) on_change_();
         }
       }
       return;

@@ -85,7 +85,7 @@ TEST(HttpJson, ParsesIntegers) {
 TEST(HttpJson, EvaluatesCells) {
   int64_t now = 10'000'000'000LL;
   auto reply = arr({str(std::to_string(now - 10)), str("0.5"), str("null"), nil()});
-  std::optional<double> ttl;
+  std::optional<fstore::Interval> ttl;
   Cell c = evaluate_cell(reply, 0, ttl, now);
   EXPECT_STREQ(c.status, "PRESENT");
   EXPECT_EQ(c.value, "0.5");
@@ -94,7 +94,7 @@ TEST(HttpJson, EvaluatesCells) {
   EXPECT_STREQ(evaluate_cell(reply, 2, ttl, now).status, "NOT_FOUND");  // field missing
   EXPECT_STREQ(evaluate_cell(arr({nil(), nil()}), 0, ttl, now).status, "NOT_FOUND");  // hash missing
   auto old = arr({str(std::to_string(now - 7200'000'000LL)), str("1")});
-  Cell o = evaluate_cell(old, 0, 3600.0, now);
+  Cell o = evaluate_cell(old, 0, fstore::Interval{0, 0, 3600'000'000LL}, now);
   EXPECT_STREQ(o.status, "OUTSIDE_MAX_AGE");
   EXPECT_EQ(o.value, "1");  // value kept, as Feast does
   EXPECT_STREQ(evaluate_cell(old, 0, std::nullopt, now).status, "PRESENT");

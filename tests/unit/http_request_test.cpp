@@ -74,11 +74,11 @@ TEST(HttpConfig, UrlsAndRedaction) {
   RedisEndpoint ep;
   ASSERT_TRUE(parse_redis_url("redis://:secret@10.0.0.1:7000/2", ep));
   EXPECT_EQ(ep.host, "10.0.0.1");
-  EXPECT_EQ(ep.port, "7000");
+  EXPECT_EQ(ep.port, 7000);
   EXPECT_EQ(ep.password, "secret");
   EXPECT_EQ(ep.db, 2);
   ASSERT_TRUE(parse_redis_url("redis://localhost", ep));
-  EXPECT_EQ(ep.port, "6379");
+  EXPECT_EQ(ep.port, 6379);
   EXPECT_FALSE(parse_redis_url("http://x:1", ep));
   EXPECT_FALSE(parse_redis_url("redis://h:port", ep));
   EXPECT_EQ(redact_url("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
@@ -129,7 +129,7 @@ TEST(HttpKeys, TextFormLikePostgres) {
   std::string err;
   EXPECT_EQ(*key_text_from_json(1001, "bigint", err), "1001");
   EXPECT_EQ(*key_text_from_json("007", "bigint", err), "7");
-  EXPECT_EQ(*key_text_from_json(12.0, "integer", err), "12");
+  EXPECT_FALSE(key_text_from_json(12.0, "integer", err));  // 0.1.1: no fractions, also not .0
   EXPECT_FALSE(key_text_from_json(12.5, "bigint", err));
   EXPECT_FALSE(key_text_from_json(3000000000LL, "integer", err));
   EXPECT_FALSE(key_text_from_json(true, "bigint", err));
@@ -184,7 +184,8 @@ TEST(HttpOnlineRequest, ValidatesShapeAndLimits) {
       {R"({"features": ["va"], "entities": {"driver_id": [1]}})", 400, "bad_request"},
       {R"({"features": ["x:a"], "entities": {"driver_id": [1]}})", 404, "not_found"},
       {R"({"features": ["v:zz"], "entities": {"driver_id": [1]}})", 404, "not_found"},
-      {R"({"features": ["v\"; DROP TABLE y; --:a"], "entities": {"driver_id": [1]}})", 404, "not_found"},
+      {R"({"features": ["v\"; DROP TABLE y; --:a"], "entities": {"driver_id": [1]}})", 400, "bad_request"},
+      {R"({"features": ["v:a:b"], "entities": {"driver_id": [1]}})", 400, "bad_request"},
       {R"({"feature_service": "zz", "entities": {"driver_id": [1]}})", 404, "not_found"},
       {R"({"features": ["v:a"], "entities": {"driver_id": [1, 2, 3, 4]}})", 413, "too_many_entities"},
       {R"({"features": ["v:a", "v:a", "v:a", "v:a"], "entities": {"driver_id": [1]}})", 413, "too_many_features"},

@@ -1,0 +1,95 @@
+#include "redis/redis_url.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace fstore::server {
+
+namespace {
+
+// A decimal number within [lo, hi], nothing else; false otherwise.
+bool parse_bounded(const std::string& text, long lo, long hi, int& out) {
+  long v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v < lo || v > hi) return false;
+  out = static_cast<int>(v);
+  return true;
+}
+
+// Percent-decodes `in` into `out`; false on a '%' not followed by two hex digits.
+bool percent_decode(const std::string& in, std::string& out) {
+  out.clear();
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') { out.push_back(in[i]); continue; }
+    if (i + 2 >= in.size()) return false;
+    int a = hex(in[i + 1]), b = hex(in[i + 2]);
+    if (a < 0 || b < 0) return false;
+    out.push_back(static_cast<char>(a * 16 + b));
+    i += 2;
+  }
+  return true;
+}
+
+bool fail(std::string* error, const std::string& why) {
+  if (error) *error = why;
+  return false;
+}
+
+}  // namespace
+
+bool parse_redis_url(const std::string& url, RedisEndpoint& out, std::string* error) {
+  RedisEndpoint ep;
+  std::string rest = url;
+  const std::string scheme = "redis://";
+  if (rest.compare(0, scheme.size(), scheme) == 0) rest = rest.substr(scheme.size());
+  else if (rest.find("://") != std::string::npos)
+    return fail(error, "unsupported scheme (expected redis://)");
+  // The credentials end at the last '@', so a password may hold '/' or '@' even unencoded.
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    std::string cred = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = cred.find(':');
+    std::string user = colon == std::string::npos ? std::string() : cred.substr(0, colon);
+    std::string password = colon == std::string::npos ? cred : cred.substr(colon + 1);
+    if (!percent_decode(user, ep.user) || !percent_decode(password, ep.password))
+      return fail(error, "malformed %XX escape in the credentials");
+    if (ep.password.empty() && !ep.user.empty()) return fail(error, "a user without a password");
+  }
+  if (rest.find_first_of("?#") != std::string::npos) return fail(error, "query strings are not supported");
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    std::string db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!db.empty() && !parse_bounded(db, 0, 1000000, ep.db)) return fail(error, "bad database number '" + db + "'");
+  }
+  size_t host_end = 0;
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    host_end = rest.find(']');
+    if (host_end == std::string::npos) return fail(error, "unclosed '[' in the host");
+  }
+  if (auto colon = rest.find(':', host_end); colon != std::string::npos) {
+    std::string port = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    if (!parse_bounded(port, 1, 65535, ep.port)) return fail(error, "bad port '" + port + "'");
+  }
+  if (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']') rest = rest.substr(1, rest.size() - 2);
+  if (rest.empty()) return fail(error, "no host");
+  if (rest.find_first_of("[]@/ ") != std::string::npos) return fail(error, "bad host '" + rest + "'");
+  ep.host = rest;
+  out = ep;
+  return true;
+}
+
+RedisEndpoint parse_redis_url(const std::string& url) {
+  RedisEndpoint ep;
+  std::string error;
+  if (!parse_redis_url(url, ep, &error)) throw std::invalid_argument("bad Redis URL: " + error);
+  return ep;
+}
+
+}  // namespace fstore::server

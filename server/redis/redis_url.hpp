@@ -1,0 +1,27 @@
+// The one Redis URL parser of fstore-server: the read path and the sync worker both connect with
+// what it returns, so a URL that works for one works for the other.
+#pragma once
+
+#include <string>
+
+namespace fstore::server {
+
+// Where and how to reach Redis.
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string user;      // empty: AUTH with the password only (the default user)
+  std::string password;  // empty: no AUTH
+  int db = 0;
+};
+
+// Parses redis://[[user]:password@]host[:port][/db] (or the same without "redis://").
+// user and password are percent-decoded (%40 for '@', %3A for ':'); the host may be an IPv6
+// address in brackets; port 1..65535; db 0..1000000. Returns false and sets `error` (when given)
+// on anything else: another scheme, an empty host, a bad port or db, a query string, bad %XX.
+bool parse_redis_url(const std::string& url, RedisEndpoint& out, std::string* error = nullptr);
+
+// The same, throwing std::invalid_argument with the reason (for callers that prefer exceptions).
+RedisEndpoint parse_redis_url(const std::string& url);
+
+}  // namespace fstore::server
