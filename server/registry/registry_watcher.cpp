@@ -20,15 +20,11 @@ class RegistryReceiver : public pqxx::notification_receiver {
   uint64_t& count_;
 };
 
-// The registry's version as text: it changes whenever the registry (or a token) does. Until the
-// extension has fstore.registry_version() (0.1.1), the history log stands in: every registry and
-// token change writes a row there. Read through fstore.registry_history, which fstore_reader may
-// read (the table itself it may not); count and latest time, so a row committing late with an
-// older time still changes it. COALESCE is SQL syntax, not a function: no search_path lookup.
-// One-line switch once it exists: "SELECT fstore.registry_version()::text".
+// The registry's version as text: fstore.registry_version() (0.1.1) moves in the transaction of
+// every registry and token change, and only then, so a NOTIFY (which any role may send) costs one
+// cheap query and never a reload by itself.
 std::string registry_version(pqxx::transaction_base& tx) {
-  auto r = tx.exec("SELECT pg_catalog.count(*)::text || ':' || COALESCE(pg_catalog.max(at)::text, '') "
-                   "FROM fstore.registry_history");
+  auto r = tx.exec("SELECT fstore.registry_version()::text");
   return r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
 }
 
