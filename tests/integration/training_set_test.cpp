@@ -5,6 +5,7 @@
 // a role with only fstore_reader and SELECT, in a C database and in an ICU en-US database.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -294,5 +295,33 @@ TEST_F(TrainingSetRandom, TtlInUtcAndInfiniteTimes) {
             "', 'edge_labels', ARRAY['edge_day:d', 'edge_month:m', 'edge_none:n'])");
     EXPECT_EQ(db.query_value("SELECT count(*) FROM (SELECT * FROM " + ts + " EXCEPT ALL SELECT * FROM edge_ref) d"), "0");
     EXPECT_EQ(db.query_value("SELECT count(*) FROM (SELECT * FROM edge_ref EXCEPT ALL SELECT * FROM " + ts + ") d"), "0");
+  }
+}
+
+// A long join answers query cancel (here statement_timeout) with 57014 on every path: the scans
+// check for interrupts every few thousand rows and before every index probe.
+TEST_F(TrainingSetRandom, StatementTimeoutCancelsEveryPath) {
+  const Db& db = *c_db_;
+  db.exec("CREATE TABLE long_events (rider_id bigint, at timestamptz, x float8);"
+          "INSERT INTO long_events SELECT g % 400000, timestamptz '2024-01-01' + g * interval '1 second', g"
+          " FROM generate_series(1, 3000000) g;"
+          "CREATE INDEX ON long_events (rider_id, at);"
+          "SELECT fstore.register_feature_view('long_events', 'rider', 'long_events', 'at', online => false);"
+          "CREATE TABLE long_labels AS SELECT g::bigint AS rider_id, timestamptz '2024-03-01' AS event_timestamp"
+          " FROM generate_series(1, 400000) g;"
+          "ANALYZE long_events, long_labels;");
+  for (const std::string mode : {"seq", "index", "probe"}) {
+    SCOPED_TRACE("fstore.training_set_scan = " + mode);
+    auto start = std::chrono::steady_clock::now();
+    std::string sqlstate;
+    try {
+      db.exec("SET fstore.training_set_scan = " + mode + "; SET statement_timeout = '300ms';"
+              "SELECT fstore.create_training_set('long_ts_" + mode + "', 'long_labels', ARRAY['long_events:x'])");
+    } catch (const pqxx::sql_error& e) {
+      sqlstate = e.sqlstate();
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(sqlstate, "57014");
+    EXPECT_LT(seconds, 10.0) << "a generous bound: the cancel must not wait for the join to finish";
   }
 }
