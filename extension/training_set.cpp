@@ -144,6 +144,7 @@ void plan_views(std::vector<ViewPlan>& views, std::vector<std::unique_ptr<Entity
     v.key_column = *r[2];
     v.ts_column = *r[3];
     v.created_column = r[4].value_or("");
+    v.entity_key_type = static_cast<Oid>(std::stoul(*r[5]));
     if (r[6]) v.ttl = fstore::Interval{std::stoi(*r[6]), std::stoi(*r[7]), std::stoll(*r[8])};
     auto known = std::find_if(entities.begin(), entities.end(), [&](auto& e) { return e->name == v.entity; });
     if (known == entities.end()) {

@@ -59,6 +59,7 @@ struct ViewPlan {
   Oid relid = InvalidOid;
   std::string key_column, ts_column, created_column;  // created_column empty: none
   std::optional<Interval> ttl;
+  Oid entity_key_type = InvalidOid;  // the entity's key type: the table's key must compare with it
   std::vector<size_t> features;  // indices into the FeaturePlan list, in request order
   // Filled when the table is opened:
   Relation table = nullptr;          // the registered table (perhaps partitioned): checks, locks

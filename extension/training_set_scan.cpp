@@ -83,6 +83,12 @@ ViewSource bind_source(const ViewPlan& v, const std::vector<FeaturePlan>& featur
   ViewSource s;
   s.rel = rel;
   s.key_att = bind(v.key_column, InvalidOid);
+  // The key is matched as the entity's kind (integer, bytes, uuid): a key column altered since
+  // registration into another kind cannot be read.
+  if (key_kind(TupleDescAttr(RelationGetDescr(rel), s.key_att - 1)->atttypid) != key_kind(v.entity_key_type))
+    throw Error(ERRCODE_DATATYPE_MISMATCH, "feature view \"" + v.name + "\": key column \"" + v.key_column +
+                                               "\" of table \"" + RelationGetRelationName(rel) +
+                                               "\" cannot be compared with the entity's key");
   s.ts_att = bind(v.ts_column, TIMESTAMPTZOID);
   s.created_att = v.created_column.empty() ? 0 : bind(v.created_column, TIMESTAMPTZOID);
   for (size_t fi : v.features) s.feature_atts.push_back(bind(features[fi].name, features[fi].type));

@@ -174,3 +174,8 @@ SELECT fstore.create_training_set('ts_ttl', $$SELECT * FROM (VALUES
   AS l(ord, rider_id, event_timestamp)$$, ARRAY['ttl_day:d', 'ttl_month:m']);
 RESET TimeZone;
 SELECT ord, d, m FROM ts_ttl ORDER BY ord;
+-- A registered table whose key column changed kind since registration: a clear error.
+CREATE TABLE retyped_events (rider_id bigint, event_ts timestamptz, y int);
+SELECT fstore.register_feature_view('retyped_events', 'rider', 'retyped_events', online => false);
+ALTER TABLE retyped_events ALTER COLUMN rider_id TYPE text;
+SELECT regress_error($$SELECT fstore.create_training_set('t_retyped', 'labels', ARRAY['retyped_events:y'])$$);
