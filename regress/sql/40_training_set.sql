@@ -100,3 +100,82 @@ REVOKE SELECT ON secret_events FROM fstore_reader;
 SET ROLE regress_reader;
 SELECT regress_error($$SELECT fstore.create_training_set('t_secret', 'SELECT 1::bigint AS rider_id, now() AS event_timestamp', ARRAY['secret_events:secret'])$$);
 RESET ROLE;
+
+-- Output columns follow the requested feature order, across views.
+SELECT fstore.create_training_set('ts_order', 'labels',
+  ARRAY['zone_stats:demand', 'rider_stats:rides', 'rider_events:speed', 'rider_stats:rating']);
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS columns FROM pg_attribute
+ WHERE attrelid = 'ts_order'::regclass AND attnum > 0;
+-- Two features with one output name (rides of two views): 42710 before any work; full names work.
+SELECT fstore.set_feature_status('zone_stats:rides', 'active');
+SELECT regress_error($$SELECT fstore.create_training_set('t_dup', 'SELECT 1/0 AS rider_id', ARRAY['rider_stats:rides', 'zone_stats:rides'])$$);
+SELECT fstore.create_training_set('ts_dup_full', 'labels', ARRAY['rider_stats:rides', 'zone_stats:rides'], full_feature_names => true);
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS columns FROM pg_attribute
+ WHERE attrelid = 'ts_dup_full'::regclass AND attnum > 0;
+
+-- A registered partitioned table, read by a reader through its partitions (each with its own index
+-- or none), by every scan path; NULL created times rank below every value, also below 1990.
+CREATE TABLE part_events (rider_id bigint, at timestamptz, loaded timestamptz, level int) PARTITION BY RANGE (at);
+CREATE TABLE part_events_2023 PARTITION OF part_events FOR VALUES FROM (MINVALUE) TO ('2024-01-01');
+CREATE TABLE part_events_2024 PARTITION OF part_events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE part_events_rest PARTITION OF part_events DEFAULT;
+CREATE INDEX ON part_events_2024 (rider_id, at);
+INSERT INTO part_events VALUES
+  (1, '2023-12-31', '2023-12-31', 1), (1, '2024-01-02', NULL, 2), (1, '2024-01-02', '1990-01-01', 3),
+  (2, '-infinity', '2020-01-01', 4), (2, 'infinity', '2020-01-01', 5), (1, '2024-01-04', NULL, 6);
+SELECT fstore.register_feature_view('part_events', 'rider', 'part_events', 'at', 'loaded');
+CREATE TABLE part_labels (ord int, rider_id bigint, event_timestamp timestamptz);
+INSERT INTO part_labels VALUES (1, 1, '2024-01-01'), (2, 1, '2024-01-03'), (3, 1, '2024-01-05'),
+  (4, 2, '2024-06-01'), (5, 2, 'infinity'), (6, 2, '-infinity'), (7, 1, '-infinity');
+GRANT SELECT ON part_labels TO regress_reader;
+SET ROLE regress_reader;
+SET fstore.training_set_scan = seq;
+SELECT fstore.create_training_set('ts_part_seq', 'part_labels', ARRAY['part_events:level']);
+SET fstore.training_set_scan = index;
+SELECT fstore.create_training_set('ts_part_index', 'part_labels', ARRAY['part_events:level']);
+SET fstore.training_set_scan = probe;
+SELECT fstore.create_training_set('ts_part_probe', 'part_labels', ARRAY['part_events:level']);
+RESET fstore.training_set_scan;
+SELECT * FROM ts_part_seq;
+SELECT (SELECT array_agg(level ORDER BY ord) FROM ts_part_index) = (SELECT array_agg(level ORDER BY ord) FROM ts_part_seq) AS index_agrees,
+       (SELECT array_agg(level ORDER BY ord) FROM ts_part_probe) = (SELECT array_agg(level ORDER BY ord) FROM ts_part_seq) AS probe_agrees;
+-- The parent's privileges decide, as for a SELECT on it: none on the parent, no training set
+-- (SELECT on a partition does not help).
+RESET ROLE;
+REVOKE SELECT ON part_events FROM fstore_reader;
+GRANT SELECT ON part_events_2024 TO regress_reader;
+SET ROLE regress_reader;
+SELECT regress_error($$SELECT fstore.create_training_set('t_part', 'part_labels', ARRAY['part_events:level'])$$);
+RESET ROLE;
+-- Column privileges on what the view reads are enough.
+GRANT SELECT (rider_id, at, loaded, level) ON part_events TO regress_reader;
+SET ROLE regress_reader;
+SELECT fstore.create_training_set('ts_part_cols', 'part_labels', ARRAY['part_events:level']);
+SELECT count(level) FROM ts_part_cols;
+RESET ROLE;
+-- Row-level security on the parent is refused, as on a plain table.
+ALTER TABLE part_events ENABLE ROW LEVEL SECURITY;
+SET ROLE regress_reader;
+SELECT regress_error($$SELECT fstore.create_training_set('t_part', 'part_labels', ARRAY['part_events:level'])$$);
+RESET ROLE;
+ALTER TABLE part_events DISABLE ROW LEVEL SECURITY;
+
+-- ttl arithmetic is UTC whatever the session's TimeZone: a day before 2024-03-31 12:00 in Berlin
+-- (just after the DST change) is 2024-03-30 10:00 UTC, not 11:00; a month before
+-- 2024-05-01 00:30 Berlin is 2024-03-30 22:30 UTC.
+SELECT fstore.create_feature_view('ttl_day', 'rider', '[{"name": "d", "type": "int"}]', ttl => '1 day');
+SELECT fstore.create_feature_view('ttl_month', 'rider', '[{"name": "m", "type": "int"}]', ttl => '1 month');
+INSERT INTO fstore_data.ttl_day (rider_id, event_ts, d) VALUES (1, '2024-03-30 10:30+00', 1), (2, 'infinity', 2), (3, '-infinity', 3);
+INSERT INTO fstore_data.ttl_month (rider_id, event_ts, m) VALUES (1, '2024-03-31 10:00+00', 1), (2, 'infinity', 2), (3, '-infinity', 3);
+SET TimeZone = 'Europe/Berlin';
+SELECT fstore.create_training_set('ts_ttl', $$SELECT * FROM (VALUES
+    (1, 1::bigint, '2024-03-31 12:00'::timestamptz), (2, 1, '2024-05-01 00:30'), (3, 2, 'infinity'),
+    (4, 3, '-infinity'), (5, 3, '2024-01-01'), (6, 1, '294276-12-31 00:00+00'), (7, 1, '4714-11-24 00:00+00 BC'))
+  AS l(ord, rider_id, event_timestamp)$$, ARRAY['ttl_day:d', 'ttl_month:m']);
+RESET TimeZone;
+SELECT ord, d, m FROM ts_ttl ORDER BY ord;
+-- A registered table whose key column changed kind since registration: a clear error.
+CREATE TABLE retyped_events (rider_id bigint, event_ts timestamptz, y int);
+SELECT fstore.register_feature_view('retyped_events', 'rider', 'retyped_events', online => false);
+ALTER TABLE retyped_events ALTER COLUMN rider_id TYPE text;
+SELECT regress_error($$SELECT fstore.create_training_set('t_retyped', 'labels', ARRAY['retyped_events:y'])$$);

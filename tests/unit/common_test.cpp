@@ -7,6 +7,7 @@
 #include "names.hpp"
 #include "pit_join.hpp"
 #include "semver.hpp"
+#include "time_rule.hpp"
 
 namespace {
 
@@ -139,6 +140,52 @@ TEST(PointInTime, MatchesBruteForceOnRandomData) {
       ASSERT_EQ(got, want) << "round " << round << " row " << i;
     }
   }
+}
+
+// Infinite event and entity times and NULL created times (fstore::kNullCreated) follow the same
+// rule as finite ones: an entity row at infinity sees the newest row (an infinity row included),
+// a -infinity row is older than all others, a NULL created time loses every tie, and ttl bounds
+// from fstore::add_interval_utc never overflow.
+TEST(PointInTime, InfiniteTimesAndNullCreated) {
+  using fstore::kMinusInfinity;
+  using fstore::kPlusInfinity;
+  std::mt19937_64 rng(7);
+  const int64_t times_pool[] = {kMinusInfinity, kMinusInfinity + 1, -5, 0, 3, 7, kPlusInfinity - 1, kPlusInfinity};
+  const int64_t created_pool[] = {fstore::kNullCreated, -1000, 0, 1, 2};
+  for (int round = 0; round < 200; ++round) {
+    uint32_t keys = 1 + rng() % 4;
+    std::vector<uint32_t> key_ids;
+    std::vector<int64_t> times, lower;
+    fstore::Interval ttl{0, static_cast<int32_t>(rng() % 2), static_cast<int64_t>(rng() % 10)};
+    for (size_t i = 0; i < 40; ++i) {
+      key_ids.push_back(static_cast<uint32_t>(rng() % keys));
+      times.push_back(times_pool[rng() % 8]);
+      lower.push_back(fstore::add_interval_utc(times.back(), ttl, -1));
+    }
+    std::vector<FeatureRow> rows;
+    for (size_t i = 0; i < 60; ++i)
+      rows.push_back({static_cast<uint32_t>(rng() % keys), times_pool[rng() % 8], created_pool[rng() % 5], i});
+    fstore::pit::EntityTimeline timeline(key_ids, times, keys);
+    fstore::pit::ViewMatcher matcher(timeline);
+    for (auto& r : rows) matcher.offer(r.key, {r.event_ts, r.created_ts, r.id});
+    bool with_ttl = round % 2;
+    auto positions = matcher.winners(key_ids.size(), with_ttl ? lower : std::vector<int64_t>{});
+    for (size_t i = 0; i < key_ids.size(); ++i) {
+      uint64_t got = positions[i] == fstore::pit::kNoPosition ? fstore::pit::kNoRow : matcher.row_id_at(positions[i]);
+      ASSERT_EQ(got, brute_force(key_ids[i], times[i], rows, with_ttl ? &lower[i] : nullptr))
+          << "round " << round << " row " << i;
+    }
+  }
+  // Spelled out: rows of one key at -infinity, 5 (twice, one with a NULL created time) and infinity.
+  std::vector<FeatureRow> rows = {{0, kMinusInfinity, 1, 0}, {0, 5, 9, 1}, {0, 5, fstore::kNullCreated, 2},
+                                  {0, kPlusInfinity, 1, 3}};
+  std::vector<int64_t> times = {kMinusInfinity, 4, 5, kPlusInfinity};
+  fstore::pit::EntityTimeline timeline({0, 0, 0, 0}, times, 1);
+  fstore::pit::ViewMatcher matcher(timeline);
+  for (auto& r : rows) matcher.offer(r.key, {r.event_ts, r.created_ts, r.id});
+  auto positions = matcher.winners(4, {});
+  std::vector<uint64_t> want = {0, 0, 1, 3};
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(matcher.row_id_at(positions[i]), want[i]) << i;
 }
 
 }  // namespace

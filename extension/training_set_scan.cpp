@@ -1,0 +1,566 @@
+// One feature view of a training set: open its table, or the leaf partitions of a partitioned
+// table, read every source by the cheapest path (sequential, key index, per-row probe), offer each
+// row to the point-in-time matcher (common/pit_join.hpp), and fetch the winners' values.
+//
+// Permission and row-level-security checks apply to the registered table, as for a SELECT on it:
+// PostgreSQL does not check a partition's own privileges or policies when it is read through its
+// parent, and neither does fstore. Row ids carry the source's index in their top 16 bits, so rows
+// of different partitions never share an id and ties break the same way on every path.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "settings.hpp"
+#include "spi_query.hpp"
+#include "training_set.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_class_d.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type_d.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/timestamp.h"
+}
+
+namespace fstore::training {
+
+using fstore::Error;
+using fstore::pg_guard;
+
+namespace {
+
+constexpr size_t kMaxSources = 0xFFFF;  // row ids keep 16 bits for the source
+
+// A row's id: source index, block and offset; greater ids win full ties.
+uint64_t row_id(size_t source, ItemPointer tid) {
+  return (static_cast<uint64_t>(source) << 48) |
+         (static_cast<uint64_t>(ItemPointerGetBlockNumberNoCheck(tid)) << 16) | ItemPointerGetOffsetNumberNoCheck(tid);
+}
+
+size_t row_id_source(uint64_t id) { return static_cast<size_t>(id >> 48); }
+
+void row_id_to_tid(uint64_t id, ItemPointer tid) {
+  ItemPointerSet(tid, static_cast<BlockNumber>((id >> 16) & 0xFFFFFFFFULL), static_cast<OffsetNumber>(id & 0xFFFF));
+}
+
+// The column `name` of `rel` (not dropped), or 0.
+AttrNumber find_column(Relation rel, const std::string& name) {
+  TupleDesc desc = RelationGetDescr(rel);
+  for (int i = 0; i < desc->natts; ++i) {
+    auto* a = TupleDescAttr(desc, i);
+    if (!a->attisdropped && name == NameStr(a->attname)) return static_cast<AttrNumber>(i + 1);
+  }
+  return 0;
+}
+
+// Binds the view's columns in one source relation; `want` gives the type each must have (the
+// registered table's), InvalidOid where any type goes.
+ViewSource bind_source(const ViewPlan& v, const std::vector<FeaturePlan>& features, Relation rel) {
+  auto bind = [&](const std::string& name, Oid want) -> AttrNumber {
+    AttrNumber att = find_column(rel, name);
+    if (!att)
+      throw Error(ERRCODE_UNDEFINED_COLUMN, "feature view \"" + v.name + "\": table \"" +
+                                                RelationGetRelationName(rel) + "\" has no column \"" + name + "\"");
+    if (OidIsValid(want) && TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid != want)
+      throw Error(ERRCODE_DATATYPE_MISMATCH, "feature view \"" + v.name + "\": column \"" + name + "\" of table \"" +
+                                                 RelationGetRelationName(rel) + "\" has an unexpected type");
+    return att;
+  };
+  ViewSource s;
+  s.rel = rel;
+  s.key_att = bind(v.key_column, InvalidOid);
+  // The key is matched as the entity's kind (integer, bytes, uuid): a key column altered since
+  // registration into another kind cannot be read.
+  if (key_kind(TupleDescAttr(RelationGetDescr(rel), s.key_att - 1)->atttypid) != key_kind(v.entity_key_type))
+    throw Error(ERRCODE_DATATYPE_MISMATCH, "feature view \"" + v.name + "\": key column \"" + v.key_column +
+                                               "\" of table \"" + RelationGetRelationName(rel) +
+                                               "\" cannot be compared with the entity's key");
+  s.ts_att = bind(v.ts_column, TIMESTAMPTZOID);
+  s.created_att = v.created_column.empty() ? 0 : bind(v.created_column, TIMESTAMPTZOID);
+  for (size_t fi : v.features) s.feature_atts.push_back(bind(features[fi].name, features[fi].type));
+  return s;
+}
+
+// Refuses (42501) a caller without SELECT on the table, or on each column the view reads (column
+// privileges suffice, as they do for a SELECT naming only those columns).
+void check_select(Relation rel, const ViewSource& cols) {
+  pg_guard([&] {
+    Oid relid = RelationGetRelid(rel);
+    Oid user = GetUserId();
+    if (pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK) return;
+    std::vector<AttrNumber> atts = {cols.key_att, cols.ts_att};
+    if (cols.created_att) atts.push_back(cols.created_att);
+    atts.insert(atts.end(), cols.feature_atts.begin(), cols.feature_atts.end());
+    for (AttrNumber att : atts)
+      if (pg_attribute_aclcheck(relid, att, user, ACL_SELECT) != ACLCHECK_OK)
+        aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+  });
+}
+
+// The relations whose rows the view holds: the table itself, or for a partitioned table (or a
+// parent of inheritance children) every member of the tree that has storage. Each is locked.
+std::vector<Relation> storage_relations(const ViewPlan& v) {
+  std::vector<Relation> result;
+  if (v.table->rd_rel->relkind != RELKIND_PARTITIONED_TABLE && !v.table->rd_rel->relhassubclass) {
+    result.push_back(v.table);
+    return result;
+  }
+  List* members = pg_guard([&] { return find_all_inheritors(v.relid, AccessShareLock, nullptr); });
+  ListCell* lc;
+  foreach (lc, members) {
+    Oid member = lfirst_oid(lc);
+    if (member == v.relid) {
+      if (v.table->rd_rel->relkind != RELKIND_PARTITIONED_TABLE) result.push_back(v.table);
+      continue;
+    }
+    Relation rel = pg_guard([&] { return table_open(member, NoLock); });  // locked above
+    char kind = rel->rd_rel->relkind;
+    if (kind == RELKIND_RELATION || kind == RELKIND_MATVIEW) {
+      result.push_back(rel);
+      continue;
+    }
+    std::string name = RelationGetRelationName(rel);
+    pg_guard([&] { table_close(rel, NoLock); });
+    if (kind == RELKIND_PARTITIONED_TABLE) continue;  // no storage: its leaves are in the list
+    for (Relation r : result)
+      if (r != v.table) pg_guard([&] { table_close(r, NoLock); });
+    throw Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                "feature view \"" + v.name + "\": partition \"" + name + "\" is not a plain table",
+                "Training sets read tables and their partitions directly; foreign partitions are not supported.");
+  }
+  return result;
+}
+
+}  // namespace
+
+void open_view(ViewPlan& v, std::vector<FeaturePlan>& features) {
+  v.table = pg_guard([&] {
+    Relation r = try_table_open(v.relid, AccessShareLock);
+    if (!r)  // a registered table dropped behind fstore's back
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                      errmsg("feature view \"%s\": its table no longer exists", v.name.c_str()),
+                      errhint("Drop the view with fstore.drop_feature_view and register it again.")));
+    return r;
+  });
+  // The registered table's own columns give the features' types and the privileges to check.
+  for (size_t fi : v.features) {
+    AttrNumber att = find_column(v.table, features[fi].name);
+    if (!att)
+      throw Error(ERRCODE_UNDEFINED_COLUMN,
+                  "feature view \"" + v.name + "\": its table has no column \"" + features[fi].name + "\"");
+    auto* a = TupleDescAttr(RelationGetDescr(v.table), att - 1);
+    features[fi].type = a->atttypid;
+    features[fi].typmod = a->atttypmod;
+    v.feature_byval.push_back(a->attbyval);
+  }
+  ViewSource top = bind_source(v, features, v.table);
+  check_select(v.table, top);
+  pg_guard([&] {
+    if (check_enable_rls(v.relid, InvalidOid, true) == RLS_ENABLED)
+      ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                      errmsg("feature view \"%s\": tables with row-level security are not supported in training sets",
+                             v.name.c_str())));
+  });
+  Oid collation = TupleDescAttr(RelationGetDescr(v.table), top.key_att - 1)->attcollation;
+  if (OidIsValid(collation) && !pg_guard([&] { return get_collation_isdeterministic(collation); }))
+    throw Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                "feature view \"" + v.name + "\": join key column \"" + v.key_column +
+                    "\" has a nondeterministic collation",
+                "", "Training sets match keys by their bytes; use a deterministic collation for the key column.");
+  std::vector<Relation> rels = storage_relations(v);
+  if (rels.size() > kMaxSources) {
+    for (Relation r : rels)
+      if (r != v.table) pg_guard([&] { table_close(r, NoLock); });
+    throw Error(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                "feature view \"" + v.name + "\": more than " + std::to_string(kMaxSources) + " partitions");
+  }
+  for (Relation r : rels) v.sources.push_back(r == v.table ? top : bind_source(v, features, r));
+}
+
+void close_view(ViewPlan& v) {
+  pg_guard([&] {
+    for (auto& s : v.sources)
+      if (s.rel != v.table) table_close(s.rel, NoLock);
+    if (v.table) table_close(v.table, NoLock);
+  });
+  v.sources.clear();
+  v.table = nullptr;
+}
+
+namespace {
+
+// Per entity row, the smallest event_ts the view's ttl allows (t - ttl, in UTC by
+// fstore::add_interval_utc, so the session's TimeZone does not matter); empty without a ttl.
+std::vector<int64_t> ttl_lower_bounds(const ViewPlan& v, const EntityRows& rows) {
+  std::vector<int64_t> bounds;
+  if (!v.ttl) return bounds;
+  bounds.resize(rows.count, 0);
+  for (size_t i = 0; i < rows.count; ++i)
+    if (!rows.time_null[i]) bounds[i] = fstore::add_interval_utc(rows.times[i], *v.ttl, -1);
+  return bounds;
+}
+
+// How a source is read: the whole table in physical order; its (key, ...) btree index probed once
+// per distinct key of the entity rows (that key's whole history); or, with a (key, event time, ...)
+// index, probed once per entity row backwards from its time (the newest rows at or before it).
+// `fstore.training_set_scan` = auto | seq | index | probe.
+enum class ScanPath { Sequential, Index, Probe };
+
+// The source's btree index to read by: the first whose first column is the key, preferring one
+// whose second column is the event time (`time_second`). InvalidOid when there is none. For a
+// partition this finds its own indexes, among them the leaves of a partitioned index.
+Oid key_index(Relation rel, AttrNumber key_att, AttrNumber ts_att, bool& time_second) {
+  return pg_guard([&] {
+    Oid found = InvalidOid;
+    time_second = false;
+    List* indexes = RelationGetIndexList(rel);
+    ListCell* lc;
+    foreach (lc, indexes) {
+      Relation index = index_open(lfirst_oid(lc), AccessShareLock);
+      bool fits = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indkey.values[0] == key_att &&
+                  index->rd_index->indisvalid && index->rd_indpred == NIL && index->rd_indexprs == NIL;
+      bool with_time = fits && index->rd_index->indnkeyatts >= 2 && index->rd_index->indkey.values[1] == ts_att &&
+                       (index->rd_indoption[1] & INDOPTION_DESC) == 0;
+      index_close(index, AccessShareLock);
+      if (fits && (!OidIsValid(found) || (with_time && !time_second))) {
+        found = lfirst_oid(lc);
+        time_second = with_time;
+      }
+    }
+    return found;
+  });
+}
+
+// Chooses the scan path by estimated cost, in units of one row read sequentially: a row read
+// through the index costs about ten (a random heap fetch), an index descent about twenty.
+ScanPath choose_path(Relation rel, const ViewPlan& v, const EntityPlan& e, Oid index, bool time_second) {
+  std::string setting = pg_guard([] {
+    const char* value = GetConfigOption("fstore.training_set_scan", true, false);
+    return std::string(value ? value : "auto");
+  });
+  if (setting == "seq" || !OidIsValid(index)) return ScanPath::Sequential;
+  if (setting == "index") return ScanPath::Index;
+  if (setting == "probe") return time_second ? ScanPath::Probe : ScanPath::Index;
+  double table_rows = rel->rd_rel->reltuples;
+  if (table_rows <= 0) return ScanPath::Sequential;  // never analyzed: no estimate
+  // Distinct keys of the source from the planner's statistics (negative: a fraction of the rows).
+  auto stats = fstore::spi_query(
+      "SELECT n_distinct::text FROM pg_catalog.pg_stats s JOIN pg_catalog.pg_class c ON c.relname = s.tablename "
+      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
+      "WHERE c.oid = $1::oid AND s.attname = $2", {std::to_string(RelationGetRelid(rel)), v.key_column});
+  if (stats.empty() || !stats[0][0]) return ScanPath::Sequential;
+  double distinct = std::stod(*stats[0][0]);
+  if (distinct < 0) distinct = -distinct * table_rows;
+  if (distinct < 1) return ScanPath::Sequential;
+  double keys = static_cast<double>(e.key_values.size());
+  double sequential = table_rows;
+  double per_key = table_rows * std::min(1.0, keys / distinct) * 10 + keys * 20;
+  double per_row = time_second ? static_cast<double>(e.timeline->size()) * (20 + 10) : per_key + 1;
+  if (per_row < per_key && per_row < sequential) return ScanPath::Probe;
+  return per_key < sequential ? ScanPath::Index : ScanPath::Sequential;
+}
+
+// The key of id `id` as a Datum of the view's key type, for an index probe; false when an integer
+// key does not fit that type (then the key has no rows).
+bool probe_datum(const EntityPlan& e, Oid view_key_type, uint32_t id, Datum& out) {
+  Datum value = e.key_values[id];
+  if (key_kind(view_key_type) != KeyKind::Integer) {
+    out = value;  // text and varchar share one representation; uuid is uuid
+    return true;
+  }
+  int64_t v = e.entity_att_type == INT8OID ? DatumGetInt64(value)
+              : e.entity_att_type == INT4OID ? DatumGetInt32(value) : DatumGetInt16(value);
+  switch (view_key_type) {
+    case INT8OID: out = Int64GetDatum(v); return true;
+    case INT4OID: out = Int32GetDatum(static_cast<int32>(v)); return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+    default: out = Int16GetDatum(static_cast<int16>(v)); return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+  }
+}
+
+// A btree scan key on index column `column` (1-based) with that column's operator for `strategy`
+// and its collation: a key compared in another collation (C, say) than the index is sorted by
+// descends to the wrong leaf and misses rows.
+ScanKeyData index_key(Relation index_rel, int column, StrategyNumber strategy, Datum argument) {
+  Oid type = index_rel->rd_opcintype[column - 1];
+  RegProcedure proc = get_opcode(get_opfamily_member(index_rel->rd_opfamily[column - 1], type, type, strategy));
+  ScanKeyData key;
+  ScanKeyEntryInitialize(&key, 0, static_cast<AttrNumber>(column), strategy, InvalidOid,
+                         index_rel->rd_indcollation[column - 1], proc, argument);
+  return key;
+}
+
+// Offers the rows of one source to the matcher, in batches; see match_view.
+class SourceReader {
+ public:
+  SourceReader(const ViewPlan& v, EntityPlan& e, ViewMatch& match, MemoryContext engine)
+      : v_(v), e_(e), match_(match), engine_(engine), width_(v.features.size()),
+        capture_(match.captured_values != nullptr),
+        batch_values_(capture_ ? pit::kBatch * width_ : 0), batch_nulls_(batch_values_.size()) {}
+
+  // Reads source number `index` by the path the setting and the statistics choose; must run
+  // inside pg_guard.
+  void read(size_t index, Snapshot snapshot);
+
+ private:
+  void take(TupleTableSlot* slot, uint32_t known_id);
+  void flush();
+  void read_index(Relation index_rel, Snapshot snapshot, TupleTableSlot* slot);
+  void read_probe(Relation index_rel, Snapshot snapshot, TupleTableSlot* slot);
+  void take_row(TupleTableSlot* slot, uint32_t known_id);
+
+  const ViewPlan& v_;
+  EntityPlan& e_;
+  ViewMatch& match_;
+  MemoryContext engine_;
+  size_t width_;
+  bool capture_;
+  // The source being read.
+  const ViewSource* src_ = nullptr;
+  size_t index_ = 0;
+  Oid key_type_ = InvalidOid;
+  bool resolve_in_matcher_ = false;
+  AttrNumber last_att_ = 0;
+  MemoryContext row_cxt_ = nullptr;
+  uint64_t rows_ = 0;
+  // The batch of offers.
+  int64_t raw_keys_[pit::kBatch];
+  uint32_t key_ids_[pit::kBatch];
+  uint32_t placed_[pit::kBatch];
+  pit::Version versions_[pit::kBatch];
+  std::vector<Datum> batch_values_;
+  std::vector<char> batch_nulls_;
+  size_t batched_ = 0;
+};
+
+// Offers the batch to the matcher and keeps the captured values of the rows that won a place.
+void SourceReader::flush() {
+  pit::ViewMatcher& matcher = *match_.matcher;
+  if (resolve_in_matcher_) matcher.offer_batch(e_.dict, raw_keys_, versions_, batched_, placed_);
+  else matcher.offer_batch(key_ids_, versions_, batched_, placed_);
+  if (capture_)
+    for (size_t i = 0; i < batched_; ++i)
+      if (placed_[i] != pit::kNoPosition)
+        for (size_t j = 0; j < width_; ++j) {
+          match_.captured_values[placed_[i] * width_ + j] = batch_values_[i * width_ + j];
+          match_.captured_nulls[placed_[i] * width_ + j] = batch_nulls_[i * width_ + j];
+        }
+  batched_ = 0;
+}
+
+// Adds the row in `slot` to the batch; `known_id` is the key id when the path already knows it.
+// A NULL created time ranks below every value (fstore::kNullCreated), as everywhere in fstore.
+void SourceReader::take(TupleTableSlot* slot, uint32_t known_id) {
+  const ViewSource& s = *src_;
+  slot_getsomeattrs(slot, last_att_);
+  if (slot->tts_isnull[s.key_att - 1] || slot->tts_isnull[s.ts_att - 1]) return;
+  Datum key = slot->tts_values[s.key_att - 1];
+  if (known_id != pit::kNoKey) {
+    key_ids_[batched_] = known_id;
+  } else if (resolve_in_matcher_) {
+    raw_keys_[batched_] = key_type_ == INT8OID ? DatumGetInt64(key)
+                          : key_type_ == INT4OID ? DatumGetInt32(key) : DatumGetInt16(key);
+  } else {
+    key_ids_[batched_] = key_id(e_.dict, key_type_, key, false);
+    if (key_ids_[batched_] == pit::kNoKey) return;
+  }
+  pit::Version& version = versions_[batched_];
+  version = {DatumGetTimestampTz(slot->tts_values[s.ts_att - 1]), fstore::kNullCreated, row_id(index_, &slot->tts_tid)};
+  if (s.created_att && !slot->tts_isnull[s.created_att - 1])
+    version.created_ts = DatumGetTimestampTz(slot->tts_values[s.created_att - 1]);
+  if (capture_)
+    for (size_t j = 0; j < width_; ++j) {
+      batch_values_[batched_ * width_ + j] = slot->tts_values[s.feature_atts[j] - 1];
+      batch_nulls_[batched_ * width_ + j] = slot->tts_isnull[s.feature_atts[j] - 1];
+    }
+  if (++batched_ == pit::kBatch) flush();
+}
+
+// take() in the per-row context (detoasted text keys), reset every kInterruptEvery rows.
+void SourceReader::take_row(TupleTableSlot* slot, uint32_t known_id) {
+  if ((++rows_ % kInterruptEvery) == 0) {
+    CHECK_FOR_INTERRUPTS();
+    MemoryContextReset(row_cxt_);
+  }
+  MemoryContext outer = MemoryContextSwitchTo(row_cxt_);
+  take(slot, known_id);
+  MemoryContextSwitchTo(outer);
+}
+
+// Each distinct key's whole history, through the index.
+void SourceReader::read_index(Relation index_rel, Snapshot snapshot, TupleTableSlot* slot) {
+  IndexScanDesc scan = index_beginscan(src_->rel, index_rel, snapshot, 1, 0);
+  for (uint32_t id = 0; id < e_.key_values.size(); ++id) {
+    CHECK_FOR_INTERRUPTS();
+    Datum probe;
+    if (!probe_datum(e_, key_type_, id, probe)) continue;
+    ScanKeyData skey = index_key(index_rel, 1, BTEqualStrategyNumber, probe);
+    index_rescan(scan, &skey, 1, nullptr, 0);
+    while (index_getnext_slot(scan, ForwardScanDirection, slot)) take_row(slot, id);
+  }
+  index_endscan(scan);
+}
+
+// Per entity row: backwards from (key, t), the rows of the newest event time <= t.
+void SourceReader::read_probe(Relation index_rel, Snapshot snapshot, TupleTableSlot* slot) {
+  IndexScanDesc scan = index_beginscan(src_->rel, index_rel, snapshot, 2, 0);
+  const pit::EntityTimeline& timeline = *e_.timeline;
+  AttrNumber ts_att = src_->ts_att;
+  for (uint32_t id = 0; id < e_.key_values.size(); ++id) {
+    Datum probe;
+    if (!probe_datum(e_, key_type_, id, probe)) continue;
+    for (size_t pos = timeline.begin_of(id); pos < timeline.end_of(id); ++pos) {
+      int64_t t = timeline.time_at(pos);
+      if (pos > timeline.begin_of(id) && timeline.time_at(pos - 1) == t) continue;  // same probe
+      CHECK_FOR_INTERRUPTS();
+      ScanKeyData skeys[2] = {index_key(index_rel, 1, BTEqualStrategyNumber, probe),
+                              index_key(index_rel, 2, BTLessEqualStrategyNumber, TimestampTzGetDatum(t))};
+      index_rescan(scan, skeys, 2, nullptr, 0);
+      bool first = true;
+      int64_t newest = 0;
+      while (index_getnext_slot(scan, BackwardScanDirection, slot)) {
+        slot_getsomeattrs(slot, ts_att);
+        if (slot->tts_isnull[ts_att - 1]) continue;
+        int64_t event = DatumGetTimestampTz(slot->tts_values[ts_att - 1]);
+        if (!first && event != newest) break;  // past the ties of the newest event time
+        first = false;
+        newest = event;
+        take_row(slot, id);
+      }
+    }
+  }
+  index_endscan(scan);
+}
+
+void SourceReader::read(size_t index, Snapshot snapshot) {
+  src_ = &v_.sources[index];
+  index_ = index;
+  Relation rel = src_->rel;
+  key_type_ = TupleDescAttr(RelationGetDescr(rel), src_->key_att - 1)->atttypid;
+  last_att_ = std::max({src_->key_att, src_->ts_att, src_->created_att});
+  if (capture_) last_att_ = std::max(last_att_, *std::max_element(src_->feature_atts.begin(), src_->feature_atts.end()));
+  bool time_second = false;
+  Oid index_oid = key_index(rel, src_->key_att, src_->ts_att, time_second);
+  ScanPath path = choose_path(rel, v_, e_, index_oid, time_second);
+  // Integer keys of a sequential scan are resolved by the matcher, with prefetching; otherwise the
+  // key id is known (index probe) or resolved here while the tuple is at hand (text, uuid).
+  resolve_in_matcher_ = path == ScanPath::Sequential && key_kind(key_type_) == KeyKind::Integer;
+  rows_ = 0;
+  row_cxt_ = AllocSetContextCreate(engine_, "fstore view rows", ALLOCSET_DEFAULT_SIZES);
+  TupleTableSlot* slot = table_slot_create(rel, nullptr);
+  if (path == ScanPath::Sequential) {
+    TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+    while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) take_row(slot, pit::kNoKey);
+    table_endscan(scan);
+  } else {
+    Relation index_rel = index_open(index_oid, AccessShareLock);
+    if (path == ScanPath::Index) read_index(index_rel, snapshot, slot);
+    else read_probe(index_rel, snapshot, slot);
+    index_close(index_rel, NoLock);
+  }
+  if (batched_) flush();
+  ExecDropSingleTupleTableSlot(slot);
+  MemoryContextDelete(row_cxt_);
+  elog(DEBUG1, "fstore training set: view \"%s\", table \"%s\" read %s, " UINT64_FORMAT " rows", v_.name.c_str(),
+       RelationGetRelationName(rel),
+       path == ScanPath::Index   ? "through its key index, key by key"
+       : path == ScanPath::Probe ? "through its key index, one probe per entity row"
+                                 : "sequentially",
+       rows_);
+}
+
+}  // namespace
+
+ViewMatch match_view(const ViewPlan& v, EntityPlan& e, const EntityRows& rows, Snapshot snapshot,
+                     MemoryContext engine) {
+  ViewMatch match;
+  match.matcher = std::make_unique<pit::ViewMatcher>(*e.timeline);
+  size_t width = v.features.size();
+  bool capture = std::all_of(v.feature_byval.begin(), v.feature_byval.end(), [](bool b) { return b; });
+  if (capture)
+    pg_guard([&] {
+      Size cells = Max(e.timeline->size() * width, (Size)1);
+      match.captured_values = static_cast<Datum*>(MemoryContextAllocHuge(engine, cells * sizeof(Datum)));
+      match.captured_nulls = static_cast<bool*>(MemoryContextAllocHuge(engine, cells * sizeof(bool)));
+    });
+  auto reader = std::make_unique<SourceReader>(v, e, match, engine);
+  for (size_t i = 0; i < v.sources.size(); ++i) pg_guard([&] { reader->read(i, snapshot); });
+  match.winners = match.matcher->winners(rows.count, ttl_lower_bounds(v, rows));
+  return match;
+}
+
+void fill_features(const ViewPlan& v, const ViewMatch& match, Snapshot snapshot, FeatureValues& out,
+                   MemoryContext engine) {
+  size_t width = v.features.size();
+  if (match.captured_values) {
+    for (size_t row = 0; row < match.winners.size(); ++row) {
+      uint32_t pos = match.winners[row];
+      if (pos == pit::kNoPosition) continue;
+      for (size_t j = 0; j < width; ++j) {
+        out.values[row * out.width + v.features[j]] = match.captured_values[pos * width + j];
+        out.nulls[row * out.width + v.features[j]] = match.captured_nulls[pos * width + j];
+      }
+    }
+    return;
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> wanted;  // (row id, entity row)
+  for (uint32_t row = 0; row < match.winners.size(); ++row)
+    if (match.winners[row] != pit::kNoPosition) wanted.emplace_back(match.matcher->row_id_at(match.winners[row]), row);
+  std::sort(wanted.begin(), wanted.end());  // by source, then physical order
+  pg_guard([&] {
+    TupleTableSlot* slot = nullptr;
+    size_t slot_source = 0;
+    MemoryContext old = MemoryContextSwitchTo(engine);
+    size_t i = 0;
+    while (i < wanted.size()) {
+      if ((i % kInterruptEvery) == 0) CHECK_FOR_INTERRUPTS();
+      size_t source = row_id_source(wanted[i].first);
+      const ViewSource& s = v.sources[source];
+      if (!slot || slot_source != source) {
+        if (slot) ExecDropSingleTupleTableSlot(slot);
+        slot = table_slot_create(s.rel, nullptr);
+        slot_source = source;
+      }
+      ItemPointerData tid;
+      row_id_to_tid(wanted[i].first, &tid);
+      if (!table_tuple_fetch_row_version(s.rel, &tid, snapshot, slot))
+        elog(ERROR, "fstore: row of feature view \"%s\" vanished during the join", v.name.c_str());
+      slot_getallattrs(slot);
+      size_t first_row = i;
+      for (size_t j = 0; j < width; ++j) {
+        int att = s.feature_atts[j] - 1;
+        bool isnull = slot->tts_isnull[att];
+        Datum value = 0;
+        if (!isnull) {
+          auto* a = TupleDescAttr(slot->tts_tupleDescriptor, att);
+          value = a->attlen == -1 ? PointerGetDatum(PG_DETOAST_DATUM_COPY(slot->tts_values[att]))
+                                  : datumCopy(slot->tts_values[att], a->attbyval, a->attlen);
+        }
+        // Every entity row won by this same feature row shares the copied value.
+        for (size_t k = first_row; k < wanted.size() && wanted[k].first == wanted[first_row].first; ++k) {
+          size_t cell = wanted[k].second * out.width + v.features[j];
+          out.values[cell] = value;
+          out.nulls[cell] = isnull;
+        }
+      }
+      while (i < wanted.size() && wanted[i].first == wanted[first_row].first) ++i;
+    }
+    MemoryContextSwitchTo(old);
+    if (slot) ExecDropSingleTupleTableSlot(slot);
+  });
+}
+
+}  // namespace fstore::training
