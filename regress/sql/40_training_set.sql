@@ -96,7 +96,9 @@ SELECT regress_error($$SELECT fstore.create_training_set('t_gone', 'labels', ARR
 -- A reader without SELECT on a registered table cannot read it through a training set.
 CREATE TABLE secret_events (rider_id bigint, event_ts timestamptz, secret int);
 SELECT fstore.register_feature_view('secret_events', 'rider', 'secret_events');
-REVOKE SELECT ON secret_events FROM fstore_reader;
+-- Registration shares the view's columns through fstore_owner; the owner withdraws them from
+-- every reader by revoking that grant with CASCADE.
+REVOKE SELECT ON secret_events FROM fstore_owner CASCADE;
 SET ROLE regress_reader;
 SELECT regress_error($$SELECT fstore.create_training_set('t_secret', 'SELECT 1::bigint AS rider_id, now() AS event_timestamp', ARRAY['secret_events:secret'])$$);
 RESET ROLE;
@@ -142,7 +144,7 @@ SELECT (SELECT array_agg(level ORDER BY ord) FROM ts_part_index) = (SELECT array
 -- The parent's privileges decide, as for a SELECT on it: none on the parent, no training set
 -- (SELECT on a partition does not help).
 RESET ROLE;
-REVOKE SELECT ON part_events FROM fstore_reader;
+REVOKE SELECT ON part_events FROM fstore_owner CASCADE;
 GRANT SELECT ON part_events_2024 TO regress_reader;
 SET ROLE regress_reader;
 SELECT regress_error($$SELECT fstore.create_training_set('t_part', 'part_labels', ARRAY['part_events:level'])$$);
