@@ -200,6 +200,17 @@ bool SyncWorker::Impl::resync_view(const ViewInfo& v, bool reset) {
     while (!stopping) {
       pqxx::work tx(*pg);
       const int64_t now_us = tx_now_us(tx);
+      auto fresh = lock_and_check_view(tx, v);  // the table as it is now, unchanged until commit
+      if (!fresh) {                             // gone meanwhile: reconcile deletes its keys
+        need_reconcile = true;
+        return false;
+      }
+      if (fresh->signature != v.signature) need_reconcile = true;  // changed meanwhile: resynced again
+      if (!fresh->problem.empty()) {
+        tx.abort();
+        mark_broken_now(v.name, fresh->problem);
+        return false;
+      }
       pqxx::result r = after ? tx.exec_params(v.page_sql(true), options.chunk_keys, *after)
                              : tx.exec_params(v.page_sql(false), options.chunk_keys);
       if (r.empty()) break;

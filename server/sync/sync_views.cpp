@@ -38,7 +38,7 @@ SELECT v.name, pg_catalog.format('%I.%I', n.nspname, c.relname), v.join_key,
        pg_catalog.has_column_privilege(c.oid, 'ctid', 'SELECT')
   FROM fstore.feature_views v JOIN pg_catalog.pg_class c ON c.oid = v.table_name
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE v.online
+ WHERE v.online AND ($1::text IS NULL OR v.name = $1)
 )SQL";
 
 // Why a column of the table cannot be read as the registry says ("" when it can).
@@ -106,9 +106,12 @@ std::string ViewInfo::requeue_sql(bool keyed) const {
          ") s GROUP BY s.t";
 }
 
-std::map<std::string, ViewInfo> load_views(pqxx::transaction_base& tx) {
+namespace {
+// Loads the online views named `only` (all when null).
+std::map<std::string, ViewInfo> load(pqxx::transaction_base& tx, const std::optional<std::string>& only) {
   std::map<std::string, ViewInfo> loaded;
-  for (const auto& row : tx.exec(kLoadSql)) {
+  pqxx::result rows = only ? tx.exec_params(kLoadSql, *only) : tx.exec_params(kLoadSql, nullptr);
+  for (const auto& row : rows) {
     ViewInfo v;
     v.name = row[0].as<std::string>();
     v.table = row[1].as<std::string>();
@@ -153,6 +156,18 @@ std::map<std::string, ViewInfo> load_views(pqxx::transaction_base& tx) {
     loaded.emplace(v.name, std::move(v));
   }
   return loaded;
+}
+}  // namespace
+
+std::map<std::string, ViewInfo> load_views(pqxx::transaction_base& tx) { return load(tx, std::nullopt); }
+
+std::optional<ViewInfo> lock_and_check_view(pqxx::transaction_base& tx, const ViewInfo& v) {
+  // A query takes ACCESS SHARE until the end of the transaction; unlike LOCK TABLE it needs no
+  // table-level privilege (a column privilege on any column suffices).
+  tx.exec("SELECT 1 FROM " + v.table + " LIMIT 0");
+  auto fresh = load(tx, v.name);
+  if (fresh.empty()) return std::nullopt;
+  return std::move(fresh.begin()->second);
 }
 
 void add_winner(std::vector<Command>& cmds, const ViewInfo& v, const pqxx::row& row, bool reset, int64_t now_pg_us,

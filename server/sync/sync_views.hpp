@@ -44,6 +44,11 @@ struct ViewInfo {
 // Loads every online view, checks its columns and builds its SQL.
 std::map<std::string, ViewInfo> load_views(pqxx::transaction_base& tx);
 
+// Right before a view's table is read in `tx`: locks it (ACCESS SHARE, so no ALTER TABLE can
+// commit until `tx` ends) and loads the view again, with its columns checked as they are now.
+// nullopt: the view is gone or offline. Throws pqxx::sql_error when the table cannot be locked.
+std::optional<ViewInfo> lock_and_check_view(pqxx::transaction_base& tx, const ViewInfo& v);
+
 // SQL for a timestamptz expression as PostgreSQL microseconds (int8, infinities as INT64_MIN/MAX,
 // NULL stays NULL). Exact (extract returns numeric), never fails on an infinity.
 std::string micros_sql(const std::string& expr);

@@ -264,11 +264,18 @@ size_t SyncWorker::Impl::process_batch() {
     std::vector<std::string> keys(p.keys.begin(), p.keys.end());
     std::vector<std::string> due(p.due_keys.begin(), p.due_keys.end());
     std::string error;
+    tx.exec("SAVEPOINT fstore_sync_view");
     try {
-      pqxx::subtransaction sub(tx, "fstore_sync_view");
-      sync_view_keys(sub, *v, keys, due, seq, now_us);
-      writer.drain();
-      sub.commit();
+      auto fresh = lock_and_check_view(tx, *v);
+      if (!fresh) {
+        need_reconcile = true;  // gone or offline since we loaded it: reconcile deletes its keys
+      } else if (!fresh->problem.empty()) {
+        error = fresh->problem;
+      } else {
+        if (fresh->signature != v->signature) need_reconcile = true;
+        sync_view_keys(tx, *fresh, keys, due, seq, now_us);
+        writer.drain();
+      }
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (const pqxx::sql_error& e) {
@@ -276,22 +283,26 @@ size_t SyncWorker::Impl::process_batch() {
     }
     if (!error.empty()) {
       writer.drain_quietly();
+      tx.exec("ROLLBACK TO SAVEPOINT fstore_sync_view");
       mark_broken(tx, name, error);
       continue;
     }
+    tx.exec("RELEASE SAVEPOINT fstore_sync_view");
     touched.push_back(name);
     counts.push_back(std::to_string(keys.size()));
   }
   writer.drain();  // every chunk acknowledged by Redis before PostgreSQL forgets the changes
-  tx.exec_params("UPDATE fstore.sync_state SET applied_seq = $1, last_sync_at = pg_catalog.now()", seq);
-  if (!touched.empty())
+  // The seq moves only with a marker that carries it (nothing written: the marker is not touched).
+  if (!touched.empty()) {
+    tx.exec_params("UPDATE fstore.sync_state SET applied_seq = $1, last_sync_at = pg_catalog.now()", seq);
     tx.exec_params("INSERT INTO fstore.sync_views AS s (view_name, last_sync_at, keys_synced) "
                    "SELECT v, pg_catalog.now(), n FROM unnest($1::text[], $2::bigint[]) AS u(v, n) "
                    "ON CONFLICT (view_name) DO UPDATE SET last_sync_at = excluded.last_sync_at, "
                    "keys_synced = s.keys_synced + excluded.keys_synced",
                    to_pg_text_array(touched), to_pg_text_array(counts));
+  }
   tx.commit();
-  applied_seq = seq;
+  if (!touched.empty()) applied_seq = seq;
   update([&](SyncStatus& s) { s.batches_applied++; });
   return r.size();
 }
