@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   std::vector<double> lat_ms;
 
   std::thread checker([&] {
-    RedisLink link(parse_redis_url(redis_url));
+    RedisLink link(redis_link_endpoint(redis_url));
     std::unique_ptr<HttpProbe> probe = http_port ? std::make_unique<HttpProbe>(http_port) : nullptr;
     // True once the entity is served: 200 over HTTP, or its hash present in Redis.
     auto served = [&](const std::string& key) {

@@ -3,8 +3,6 @@
 // after an error); the caller reconnects.
 #pragma once
 
-#include "sync/sync_util.hpp"
-
 #include <hiredis/hiredis.h>
 
 #include <memory>
@@ -30,7 +28,16 @@ using Command = std::vector<std::string>;
 
 class RedisLink {
  public:
-  explicit RedisLink(RedisEndpoint endpoint) : endpoint_(std::move(endpoint)) {}
+  // Where and how to reach Redis (AUTH user password when user is set, AUTH password otherwise).
+  struct Endpoint {
+    std::string host = "127.0.0.1";
+    int port = 6379;
+    std::string user;
+    std::string password;
+    int db = 0;
+  };
+
+  explicit RedisLink(Endpoint endpoint) : endpoint_(std::move(endpoint)) {}
   ~RedisLink() { close(); }
   RedisLink(const RedisLink&) = delete;
   RedisLink& operator=(const RedisLink&) = delete;
@@ -53,9 +60,13 @@ class RedisLink {
   Reply read_reply();
   [[noreturn]] void fail(const std::string& what);
 
-  RedisEndpoint endpoint_;
+  Endpoint endpoint_;
   redisContext* ctx_ = nullptr;
 };
+
+// The endpoint of a Redis URL, parsed by the server's one Redis URL parser
+// (server/redis/redis_pipeline.hpp). Throws std::invalid_argument when it is malformed.
+RedisLink::Endpoint redis_link_endpoint(const std::string& url);
 
 // The text of a string/status/error reply, or "" for other types.
 std::string reply_text(const redisReply* r);

@@ -7,50 +7,6 @@
 
 namespace fstore::sync {
 
-RedisEndpoint parse_redis_url(const std::string& url) {
-  RedisEndpoint ep;
-  std::string rest = url;
-  const std::string scheme = "redis://";
-  if (rest.compare(0, scheme.size(), scheme) == 0) rest = rest.substr(scheme.size());
-  else if (rest.find("://") != std::string::npos) throw std::invalid_argument("unsupported Redis URL scheme: " + url);
-  auto at = rest.rfind('@');
-  if (at != std::string::npos) {
-    std::string cred = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    auto colon = cred.find(':');
-    if (colon == std::string::npos) ep.password = cred;
-    else { ep.user = cred.substr(0, colon); ep.password = cred.substr(colon + 1); }
-  }
-  auto slash = rest.find('/');
-  if (slash != std::string::npos) {
-    std::string db = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-    if (!db.empty()) {
-      char* end = nullptr;
-      long n = std::strtol(db.c_str(), &end, 10);
-      if (*end || n < 0 || n > 1000000) throw std::invalid_argument("bad Redis database number in " + url);
-      ep.db = static_cast<int>(n);
-    }
-  }
-  size_t host_end = 0;
-  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
-    host_end = rest.find(']');
-    if (host_end == std::string::npos) throw std::invalid_argument("bad Redis host in " + url);
-  }
-  auto colon = rest.find(':', host_end);
-  if (colon != std::string::npos) {
-    std::string port = rest.substr(colon + 1);
-    rest = rest.substr(0, colon);
-    char* end = nullptr;
-    long n = std::strtol(port.c_str(), &end, 10);
-    if (port.empty() || *end || n <= 0 || n > 65535) throw std::invalid_argument("bad Redis port in " + url);
-    ep.port = static_cast<int>(n);
-  }
-  if (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']') rest = rest.substr(1, rest.size() - 2);
-  if (!rest.empty()) ep.host = rest;
-  return ep;
-}
-
 std::vector<std::string> parse_pg_text_array(std::string_view text) {
   std::vector<std::string> out;
   size_t i = 0, n = text.size();
@@ -141,6 +97,33 @@ bool valid_key_text(const std::string& key_type, const std::string& text) {
     return true;
   }
   return true;
+}
+
+int64_t pg_to_unix_us(int64_t pg_us) {
+  if (is_infinite(pg_us)) return pg_us;
+  if (pg_us > kPlusInfinity - kPgEpochUnixUs) return kPlusInfinity;
+  return pg_us + kPgEpochUnixUs;
+}
+
+std::optional<int64_t> redis_expiry_ms(int64_t event_pg_us, const std::optional<Interval>& ttl, int64_t now_pg_us) {
+  if (!ttl) return 0;
+  // The training-set rule at `now`: a row qualifies iff event_ts >= now - ttl.
+  if (event_pg_us < add_interval_utc(now_pg_us, *ttl, -1)) return std::nullopt;
+  const int64_t expiry = add_interval_utc(event_pg_us, *ttl, 1);
+  if (expiry == kPlusInfinity) return 0;  // beyond the calendar: never expires
+  const int64_t unix_us = pg_to_unix_us(expiry);
+  // Floor division (negative times are long expired, but stay exact).
+  int64_t ms = unix_us / 1000;
+  if (unix_us % 1000 < 0) --ms;
+  return ms <= 0 ? std::nullopt : std::optional<int64_t>(ms);
+}
+
+int64_t interval_time_usecs(int64_t hours, int64_t minutes, int64_t microseconds) {
+  const __int128 total = static_cast<__int128>(hours) * 3600000000LL + static_cast<__int128>(minutes) * 60000000LL +
+                         microseconds;
+  if (total >= kPlusInfinity) return kPlusInfinity;
+  if (total <= kMinusInfinity) return kMinusInfinity;
+  return static_cast<int64_t>(total);
 }
 
 }  // namespace fstore::sync

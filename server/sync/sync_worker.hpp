@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fstore::sync {
 
@@ -25,6 +27,9 @@ struct SyncStatus {
   bool rebuilding = false;      // a full rebuild of Redis is running (leader) or was seen (follower)
   uint64_t view_resyncs = 0;    // single-view resyncs (TRUNCATE, new or changed views)
   uint64_t leader_epoch = 0;    // fencing epoch while leader, 0 otherwise
+  // Views that cannot be synced now (view name, reason: a dropped or retyped column, a PostgreSQL
+  // error on the table). They are skipped and retried; the other views stay in sync.
+  std::vector<std::pair<std::string, std::string>> broken_views;
 };
 
 struct SyncOptions {
@@ -35,6 +40,7 @@ struct SyncOptions {
   int chunk_keys = 10000;         // entity keys per Redis MULTI/EXEC
   int takeover_interval_ms = 500; // how often a follower tries to take the advisory lock
   int max_backoff_ms = 2000;      // reconnect backoff ceiling
+  int broken_retry_ms = 30000;    // how often views that cannot be synced are tried again
   std::string application_name = "fstore-sync";  // of the worker's PostgreSQL session
 };
 
