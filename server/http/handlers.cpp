@@ -60,8 +60,12 @@ void ready(App& app, const RouteMatch&, Respond respond) {
   json sync = nullptr;
   if (app.sync) {
     auto s = app.sync->status();
+    // A view that cannot be synced is skipped by the worker and listed here; the others are
+    // served fresh, so it does not make the whole server unready (docs/sync.md).
+    json broken = json::array();
+    for (const auto& [view, reason] : s.broken_views) broken.push_back({{"view", view}, {"reason", reason}});
     sync = {{"leader", s.leader}, {"caught_up", s.caught_up}, {"queue_depth", s.queue_depth},
-            {"lag_seconds", s.lag_seconds}, {"last_error", s.last_error}};
+            {"lag_seconds", s.lag_seconds}, {"last_error", s.last_error}, {"broken_views", std::move(broken)}};
     if (!s.caught_up)
       reasons.push_back("the online store is not caught up (sync queue depth " + std::to_string(s.queue_depth) +
                         (s.last_error.empty() ? "" : ", " + s.last_error) + ")");
@@ -102,6 +106,8 @@ void metrics(App& app, const RouteMatch&, Respond respond) {
         {"fstore_sync_caught_up", "The online store is caught up.", "gauge", s.caught_up ? 1.0 : 0.0},
         {"fstore_sync_queue_depth", "Changes waiting for Redis.", "gauge", static_cast<double>(s.queue_depth)},
         {"fstore_sync_lag_seconds", "Age of the oldest change waiting for Redis.", "gauge", s.lag_seconds},
+        {"fstore_sync_broken_views", "Online views the sync worker cannot sync and skips (see /ready).", "gauge",
+         static_cast<double>(s.broken_views.size())},
         {"fstore_sync_batches_applied_total", "Sync batches written to Redis.", "counter", static_cast<double>(s.batches_applied)},
         {"fstore_sync_keys_written_total", "Redis keys written by the sync worker.", "counter", static_cast<double>(s.keys_written)},
         {"fstore_sync_rebuilds_total", "Full rebuilds of Redis from PostgreSQL.", "counter", static_cast<double>(s.rebuilds)},

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <limits>
 
 namespace fstore::server {
 
@@ -67,6 +68,8 @@ void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
 }  // namespace
 
 std::string format_timestamp_us(int64_t micros) {
+  if (micros == std::numeric_limits<int64_t>::min()) return "-infinity";  // PostgreSQL's spelling
+  if (micros == std::numeric_limits<int64_t>::max()) return "infinity";
   int64_t secs = micros / 1000000;
   int64_t frac = micros % 1000000;
   if (frac < 0) { frac += 1000000; --secs; }

@@ -16,7 +16,7 @@ void append_json_string(std::string& out, std::string_view s);
 void append_json_fragment(std::string& out, std::string_view fragment);
 
 // Microseconds since the Unix epoch as RFC 3339 UTC: 2024-05-01T12:00:00Z, or with .ffffff
-// when the fraction is not zero.
+// when the fraction is not zero; the infinities (INT64_MIN / INT64_MAX) as "-infinity" / "infinity".
 std::string format_timestamp_us(int64_t micros);
 
 // Parses a decimal integer (optionally signed) entirely; false otherwise.

@@ -62,7 +62,8 @@ BEGIN
       USING ERRCODE = '42501', HINT = 'fstore attaches change-capture triggers to it; or register it with online => false.';
   END IF;
   IF cardinality(present) > 0 THEN
-    EXECUTE format('GRANT SELECT (%s) ON %s TO fstore_owner WITH GRANT OPTION',
+    -- ctid too: without a created column, the physical row position breaks ties (docs/sync.md).
+    EXECUTE format('GRANT SELECT (%s, ctid) ON %s TO fstore_owner WITH GRANT OPTION',
                    (SELECT string_agg(format('%I', c), ', ') FROM unnest(present) c), tbl);
   END IF;
   IF online THEN
@@ -111,11 +112,12 @@ BEGIN
 END
 $$;
 
--- The columns of its table that view `v` reads: key, time, created and every feature.
+-- The columns of its table that view `v` reads: key, time, created, every feature, and ctid
+-- (the last tie-break of the point-in-time rule without a created column).
 CREATE OR REPLACE FUNCTION fstore._view_columns(v fstore.view_registry) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT pg_catalog.array_remove(ARRAY[v.key_column, v.timestamp_column, v.created_column], NULL)
+  SELECT pg_catalog.array_remove(ARRAY[v.key_column, v.timestamp_column, v.created_column, 'ctid'], NULL)
          || ARRAY(SELECT f.name FROM fstore.feature_registry f WHERE f.view_name = v.name ORDER BY f.position)
 $$;
 
@@ -232,7 +234,7 @@ BEGIN
 
   PERFORM fstore._publish_columns(_register_feature_view.source,
     pg_catalog.array_remove(ARRAY[e.join_key, _register_feature_view.timestamp_column,
-                                  _register_feature_view.created_column], NULL)
+                                  _register_feature_view.created_column, 'ctid'], NULL)
       || ARRAY(SELECT s ->> 'name' FROM jsonb_array_elements(specs) s),
     COALESCE(_register_feature_view.online, true));
   INSERT INTO fstore.view_registry (name, entity, managed, table_oid, key_column, timestamp_column,

@@ -137,15 +137,16 @@ BEGIN
 END
 $fn$;
 
--- Queues `keys` of online view `view` for the sync worker (the writer-facing half of materialize).
-CREATE OR REPLACE FUNCTION fstore._queue_keys(view text, keys text[]) RETURNS void
+-- Queues `keys` of online view `view` for the sync worker, due now or at `due_at` (the
+-- writer-facing half of materialize).
+CREATE OR REPLACE FUNCTION fstore._queue_keys(view text, keys text[], due_at timestamptz DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   IF NOT EXISTS (SELECT FROM fstore.view_registry r WHERE r.name = _queue_keys.view AND r.online) THEN
     RAISE EXCEPTION 'feature view "%" does not exist or is not online', view USING ERRCODE = '42704';
   END IF;
   IF cardinality(keys) > 0 THEN
-    INSERT INTO fstore.change_queue (view_name, keys) VALUES (view, keys);
+    INSERT INTO fstore.change_queue (view_name, keys, due_at) VALUES (view, keys, _queue_keys.due_at);
     PERFORM pg_catalog.pg_notify('fstore_changes', '');
   END IF;
 END
@@ -162,6 +163,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   v record;
   keys text[];
+  future_keys text[];
+  future_at timestamptz;
 BEGIN
   IF view IS NULL OR start_ts IS NULL OR end_ts IS NULL THEN
     RAISE EXCEPTION 'fstore.materialize: arguments must not be NULL' USING ERRCODE = '22023';
@@ -184,11 +187,18 @@ BEGIN
     RAISE EXCEPTION 'feature view "%": columns "%" and "%" of % no longer have the registered types',
       view, v.join_key, v.timestamp_column, v.table_name USING ERRCODE = '42804';
   END IF;
-  EXECUTE format('SELECT pg_catalog.array_agg(DISTINCT %1$I::text COLLATE "C") FROM %2$s '
-                 'WHERE %1$I IS NOT NULL AND %3$I >= $1 AND %3$I < $2',
+  -- The keys with events in the range, queued now; those of them with rows still in the future
+  -- queued again, due at the earliest such (finite) time, as the capture trigger does.
+  EXECUTE format('SELECT pg_catalog.array_agg(DISTINCT %1$I::text COLLATE "C"), '
+                 '       pg_catalog.array_agg(DISTINCT %1$I::text COLLATE "C") FILTER (WHERE %3$I > $3 AND %3$I < $4), '
+                 '       pg_catalog.min(%3$I) FILTER (WHERE %3$I > $3 AND %3$I < $4) '
+                 'FROM %2$s WHERE %1$I IS NOT NULL AND %3$I >= $1 AND %3$I < $2',
                  v.join_key, v.table_name, v.timestamp_column)
-    INTO keys USING start_ts, end_ts;
+    INTO keys, future_keys, future_at USING start_ts, end_ts, pg_catalog.statement_timestamp(), 'infinity'::timestamptz;
   PERFORM fstore._queue_keys(view, keys);
+  IF future_keys IS NOT NULL THEN
+    PERFORM fstore._queue_keys(view, future_keys, future_at);
+  END IF;
   RETURN COALESCE(cardinality(keys), 0);
 END
 $fn$;
@@ -227,4 +237,4 @@ REVOKE ALL ON SEQUENCE fstore.change_queue_id_seq FROM fstore_admin;
 GRANT SELECT, INSERT, DELETE, UPDATE ON fstore.change_queue TO fstore_sync;
 GRANT SELECT, INSERT, UPDATE, DELETE ON fstore.sync_state, fstore.sync_views TO fstore_sync;
 GRANT USAGE ON SEQUENCE fstore.change_queue_id_seq TO fstore_sync;
-GRANT EXECUTE ON FUNCTION fstore._queue_keys(text, text[]) TO fstore_writer;
+GRANT EXECUTE ON FUNCTION fstore._queue_keys(text, text[], timestamptz) TO fstore_writer;
