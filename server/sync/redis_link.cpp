@@ -1,6 +1,6 @@
 #include "sync/redis_link.hpp"
 
-#include "redis/redis_pipeline.hpp"
+#include "redis/redis_url.hpp"
 
 #include <sys/time.h>
 
@@ -11,22 +11,15 @@ namespace fstore::sync {
 namespace {
 constexpr int kConnectTimeoutMs = 2000;
 constexpr int kCommandTimeoutMs = 30000;  // a 10,000-key MULTI/EXEC takes milliseconds; this is for hangs
-// The Redis user of an endpoint, when the shared parser knows about users (ACL: AUTH user pw).
-template <class E>
-auto endpoint_user(const E& e, int) -> decltype(std::string(e.user)) { return e.user; }
-template <class E>
-std::string endpoint_user(const E&, long) { return ""; }
 }  // namespace
 
 RedisLink::Endpoint redis_link_endpoint(const std::string& url) {
-  server::RedisEndpoint parsed;
-  if (!server::parse_redis_url(url, parsed)) throw std::invalid_argument("malformed Redis URL: " + url);
+  // The one Redis URL parser (server/redis/redis_url.hpp) checks host, port, credentials and db.
+  server::RedisEndpoint parsed = server::parse_redis_url(url);
   RedisLink::Endpoint ep;
   ep.host = parsed.host;
-  if (parsed.port.empty() || parsed.port.size() > 5 || std::stoi(parsed.port) < 1 || std::stoi(parsed.port) > 65535)
-    throw std::invalid_argument("bad Redis port in " + url);
-  ep.port = std::stoi(parsed.port);
-  ep.user = endpoint_user(parsed, 0);
+  ep.port = parsed.port;
+  ep.user = parsed.user;
   ep.password = parsed.password;
   ep.db = parsed.db;
   return ep;

@@ -65,7 +65,7 @@ class RedisLink {
 };
 
 // The endpoint of a Redis URL, parsed by the server's one Redis URL parser
-// (server/redis/redis_pipeline.hpp). Throws std::invalid_argument when it is malformed.
+// (server/redis/redis_url.hpp). Throws std::invalid_argument when it is malformed.
 RedisLink::Endpoint redis_link_endpoint(const std::string& url);
 
 // The text of a string/status/error reply, or "" for other types.
