@@ -23,7 +23,7 @@ BEGIN
   IF register_feature_view.source IS NOT NULL THEN
     -- The columns the view will read, as far as they exist; step 2 checks every detail.
     SELECT e.join_key INTO key_column FROM fstore.entities e WHERE e.name = register_feature_view.entity;
-    wanted := ARRAY[key_column, register_feature_view.timestamp_column, register_feature_view.created_column]
+    wanted := ARRAY[key_column, register_feature_view.timestamp_column, register_feature_view.created_column, 'ctid']
               || COALESCE(register_feature_view.features, ARRAY(
                    SELECT a.attname::text FROM pg_catalog.pg_attribute a
                     WHERE a.attrelid = register_feature_view.source AND a.attnum > 0 AND NOT a.attisdropped));
@@ -61,9 +61,14 @@ BEGIN
     RAISE EXCEPTION 'permission denied: an online feature view on % must be registered by the table''s owner', tbl
       USING ERRCODE = '42501', HINT = 'fstore attaches change-capture triggers to it; or register it with online => false.';
   END IF;
+  -- ctid too, where the caller may share it: without a created column the physical row position
+  -- breaks ties, and the sync can then break them as training sets do (docs/sync.md).
+  IF 'ctid' = ANY (cols) AND (SELECT c.relkind IN ('r', 'p') FROM pg_catalog.pg_class c WHERE c.oid = tbl)
+     AND pg_catalog.has_column_privilege(tbl, 'ctid', 'SELECT WITH GRANT OPTION') THEN
+    present := present || 'ctid'::text;
+  END IF;
   IF cardinality(present) > 0 THEN
-    -- ctid too: without a created column, the physical row position breaks ties (docs/sync.md).
-    EXECUTE format('GRANT SELECT (%s, ctid) ON %s TO fstore_owner WITH GRANT OPTION',
+    EXECUTE format('GRANT SELECT (%s) ON %s TO fstore_owner WITH GRANT OPTION',
                    (SELECT string_agg(format('%I', c), ', ') FROM unnest(present) c), tbl);
   END IF;
   IF online THEN
@@ -80,6 +85,10 @@ AS $$
 DECLARE
   col text;
 BEGIN
+  -- ctid is shared when it was delegated, and not required.
+  IF 'ctid' = ANY (cols) AND NOT pg_catalog.has_column_privilege('fstore_owner', tbl, 'ctid', 'SELECT WITH GRANT OPTION') THEN
+    cols := pg_catalog.array_remove(cols, 'ctid');
+  END IF;
   FOREACH col IN ARRAY cols LOOP
     IF NOT pg_catalog.has_column_privilege('fstore_owner', tbl, col, 'SELECT WITH GRANT OPTION') THEN
       RAISE EXCEPTION 'permission denied: column "%" of % was not delegated to fstore', col, tbl
@@ -104,7 +113,8 @@ DECLARE
 BEGIN
   SELECT string_agg(format('%I', c), ', ') INTO unused
     FROM unnest(fstore._view_columns(v)) c
-   WHERE NOT EXISTS (SELECT FROM fstore.view_registry o
+   WHERE (c <> 'ctid' OR pg_catalog.has_column_privilege('fstore_reader', v.table_oid, 'ctid', 'SELECT'))
+     AND NOT EXISTS (SELECT FROM fstore.view_registry o
                       WHERE o.table_oid = v.table_oid AND o.name <> v.name AND c = ANY (fstore._view_columns(o)));
   IF unused IS NOT NULL THEN
     EXECUTE format('REVOKE SELECT (%s) ON %s FROM fstore_reader', unused, v.table_oid);
