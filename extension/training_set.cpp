@@ -252,7 +252,7 @@ void check_memory(size_t entity_rows, const std::vector<ViewPlan>& views, size_t
 
 }  // namespace
 
-// create_training_set(target, entity_rows, features, feature_service, full_feature_names)
+// create_training_set(target, entity_rows, features, feature_service, full_feature_names, transform)
 FSTORE_FUNCTION(fstore_create_training_set) {
   auto target = opt_text(fcinfo, 0);
   auto entity_rows = opt_text(fcinfo, 1);
@@ -275,6 +275,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   plan_features(requested_refs(fcinfo, service), full_names, features, views);
   plan_views(views, entities);
   target_range_var(*target);  // refuse an existing target before doing any heavy work
+  TransformPlan transforms = plan_transforms(service, PG_NARGS() > 5 ? opt_text(fcinfo, 5) : std::nullopt);
 
   PhaseTimer timer;
   EntityRows rows = read_entity_rows(entity_rows_query(*entity_rows), entities, features, engine);
@@ -304,6 +305,9 @@ FSTORE_FUNCTION(fstore_create_training_set) {
     close_view(v);
   }
   pg_guard([&] { UnregisterSnapshot(snapshot); });
+
+  apply_transforms(transforms, *entity_rows, rows.count, full_names, features, values, engine);
+  if (transforms.mode != TransformPlan::Mode::None) timer.report("transforming");
 
   Oid target_oid = create_target(*target, rows, features);
   write_target(target_oid, rows, values);

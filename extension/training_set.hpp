@@ -4,13 +4,17 @@
 //   training_set.cpp       the SQL function: plan, run, create and fill the target table
 //   training_set_rows.cpp  the entity rows: query, columns, keys and times
 //   training_set_scan.cpp  one view: open its table (or its leaf partitions), read, match, fetch
+//   training_set_transform.cpp  transformations: fit or load a state, rewrite the feature columns
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+// Library headers (nlohmann, through transform.hpp) before PostgreSQL's.
+#include "transform.hpp"
 #include "pit_join.hpp"
 #include "pg_boundary.hpp"
 #include "time_rule.hpp"
@@ -129,5 +133,26 @@ ViewMatch match_view(const ViewPlan& v, EntityPlan& e, const EntityRows& rows, S
 // Puts the winners' feature values into `out`, each feature in its own (request order) column.
 void fill_features(const ViewPlan& v, const ViewMatch& match, Snapshot snapshot, FeatureValues& out,
                    MemoryContext engine);
+
+// The transformations of one call (create_training_set's `transform`): none, fit now, or apply
+// a stored version.
+struct TransformPlan {
+  enum class Mode { None, Fit, Apply };
+  Mode mode = Mode::None;
+  std::string service;
+  std::string specs_text;                              // Fit: the service's specs as fitted
+  std::map<std::string, transform::Spec> specs;        // Fit: by feature reference
+  std::map<std::string, transform::State> states;      // Apply (and Fit, once fitted)
+  int version = 0;                                     // Apply: the stored version; Fit: the new one
+};
+
+// Resolves `transform` for `service` before any data is read: 22023 without a service or with a
+// bad argument, 42704 for a version that does not exist, 22023 for a stale one.
+TransformPlan plan_transforms(const std::optional<std::string>& service, const std::optional<std::string>& transform);
+
+// After the join: fits and stores the version (Fit), then replaces each transformed feature's
+// column with its output columns in `features` and `values` (both rewritten).
+void apply_transforms(TransformPlan& plan, const std::string& entity_rows, size_t rows, bool full_names,
+                      std::vector<FeaturePlan>& features, FeatureValues& values, MemoryContext engine);
 
 }  // namespace fstore::training

@@ -66,7 +66,9 @@ CREATE TABLE fstore.service_registry (
   owner       text NOT NULL,
   tags        text[] NOT NULL DEFAULT '{}',
   created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  version     text NOT NULL DEFAULT '1.0.0',   -- (0.2.0) bumped by set_transforms
+  transforms  jsonb NOT NULL DEFAULT '{}'      -- (0.2.0) {"view:feature": spec}
 );
 
 CREATE TABLE fstore.history_log (

@@ -16,7 +16,7 @@ CREATE OR REPLACE VIEW fstore.features AS
   FROM fstore.feature_registry f JOIN fstore.view_registry v ON v.name = f.view_name;
 
 CREATE OR REPLACE VIEW fstore.feature_services AS
-  SELECT name, features, description, owner, tags, created_at, updated_at
+  SELECT name, features, description, owner, tags, created_at, updated_at, version, transforms
   FROM fstore.service_registry;
 
 CREATE OR REPLACE VIEW fstore.registry_history AS

@@ -16,7 +16,11 @@ GRANT SELECT ON fstore.api_tokens TO fstore_admin;
 GRANT EXECUTE ON FUNCTION fstore.lookup_api_token(text) TO fstore_reader;
 -- Feature constraints call it on every write path, by whoever writes; it only ever raises.
 GRANT EXECUTE ON FUNCTION fstore._validation_failed(text, text, text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION fstore.create_training_set(text, text, text[], text, boolean) TO fstore_reader;
+GRANT EXECUTE ON FUNCTION fstore.create_training_set(text, text, text[], text, boolean, text) TO fstore_reader;
+-- Transformations (0.2.0): readers fit and apply in training sets; admins set them.
+GRANT SELECT ON fstore.transform_versions TO fstore_reader;
+GRANT EXECUTE ON FUNCTION fstore._store_transform_version(text, jsonb, text, bigint, jsonb),
+                          fstore._transform_state(text, text) TO fstore_reader;
 GRANT EXECUTE ON FUNCTION fstore._resolve_feature_refs(text[]), fstore._view(text), fstore._column_type(regclass, text)
   TO fstore_reader;
 
@@ -38,6 +42,7 @@ GRANT EXECUTE ON FUNCTION
   fstore._drop_feature_view(text, boolean),
   fstore._detach_triggers(regclass),
   fstore.create_feature_service(text, text[], text, text, text[]),
+  fstore.set_transforms(text, jsonb),
   fstore.create_api_token(text, text),
   fstore.revoke_api_token(text)
 TO fstore_admin;
