@@ -105,10 +105,12 @@ Value value_from_json(const json& j) {
   return Value::null();
 }
 
+// A category as part of a column name: lower-case ASCII letters, digits and underscores (so the
+// column needs no quoting in SQL), anything else an underscore.
 std::string sanitize(const std::string& category) {
   std::string out;
   for (unsigned char c : category)
-    out += (std::isalnum(c) && c < 128) || c == '_' ? static_cast<char>(c) : '_';
+    out += c < 128 && (std::isalnum(c) || c == '_') ? static_cast<char>(std::tolower(c)) : '_';
   return out.empty() ? "_" : out;
 }
 

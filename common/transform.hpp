@@ -123,8 +123,9 @@ void apply(const State& state, const Value& value, Cell* out);
 // scikit-learn's RobustScaler and KBinsDiscretizer use).
 double quantile(const std::vector<double>& sorted, double q);
 
-// A valid, unique column name `<feature>__<category>` for each category (letters, digits and
-// underscores; at most 63 bytes; a counter suffix where two would collide), then `<feature>__other`.
+// A valid, unique column name `<feature>__<category>` for each category (the category in lower-case
+// letters, digits and underscores; at most 63 bytes; a counter suffix where two would collide),
+// then `<feature>__other`.
 std::vector<std::string> onehot_column_names(const std::string& feature, const std::vector<std::string>& categories);
 
 }  // namespace fstore::transform

@@ -51,7 +51,7 @@ SELECT state -> 'tf_stats:spent' -> 'mean' AS mean, state -> 'tf_stats:city' -> 
 -- (NULL spent imputed with the mean, entity 42 has no row at all: imputed too).
 SELECT round(avg(spent)::numeric, 12) AS mean, round(stddev_pop(spent)::numeric, 12) AS stddev,
        count(*) FILTER (WHERE spent IS NULL) AS nulls FROM tf_fit;
-SELECT customer_id, city__berlin, city__new_york, city__other, vip, orders FROM tf_fit WHERE customer_id IN (1, 2, 3, 41, 42) ORDER BY 1;
+SELECT customer_id, city__berlin, city__new_york, city__other, vip, orders, spent FROM tf_fit WHERE customer_id IN (1, 2, 3, 41, 42) ORDER BY 1;
 
 -- Apply the stored state: the same values as the fitted training set.
 SELECT fstore.create_training_set('tf_latest', 'tf_rows', feature_service => 'tf_model', transform => 'latest');

@@ -132,7 +132,9 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
   IF t.version IS NULL THEN
-    RAISE EXCEPTION 'feature service "%" has no transform version %', s.name, transform USING ERRCODE = '42704',
+    RAISE EXCEPTION 'feature service "%" has %', s.name,
+      CASE WHEN transform = 'latest' THEN 'no fitted transform version yet' ELSE 'no transform version ' || transform END
+      USING ERRCODE = '42704',
       HINT = 'Fit one with fstore.create_training_set(..., feature_service => ..., transform => ''fit'').';
   END IF;
   IF t.transforms IS DISTINCT FROM s.transforms OR t.features IS DISTINCT FROM fstore._service_refs(s.name) THEN

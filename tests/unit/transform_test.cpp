@@ -138,6 +138,8 @@ TEST(Transform, OneHotColumnNamesAreValidAndUnique) {
     for (char c : n) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '_') << n;
   }
   EXPECT_EQ(names.back(), "city__other");
+  EXPECT_EQ(names[0], "city__new_york");
+  EXPECT_EQ(names[1], "city__new_york_2");  // lower-cased, so "New York" and "new-york" meet
   EXPECT_EQ(names[2], "city__other_2");  // the category "other" never takes the other column's name
 }
 
