@@ -9,6 +9,7 @@
 #include "registry/registry_watcher.hpp"
 #include "sync/sync_worker.hpp"
 #include "token_auth.hpp"
+#include "transform/fitted_service.hpp"
 
 #include <atomic>
 #include <functional>
@@ -29,6 +30,7 @@ struct App {
   std::unique_ptr<RegistryWatcher> registry;
   std::unique_ptr<TokenAuth> auth;
   std::unique_ptr<sync::SyncWorker> sync;  // null with --no-sync
+  online::FittedServiceCache transforms;   // fitted transformation states, per registry snapshot
   std::atomic<bool> draining{false};
 };
 

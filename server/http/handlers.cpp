@@ -212,7 +212,9 @@ void entity_features(App& app, const RouteMatch& m, Respond respond) {
       });
 }
 
-// POST /get-online-features: Feast's request, column-major response.
+// POST /get-online-features: Feast's request, column-major response. With "transform", the
+// service's fitted state is applied (loaded from PostgreSQL once per registry snapshot, on a pool
+// worker, never on the I/O thread).
 void online_features(App& app, const std::shared_ptr<HttpRequest>& req, Respond respond) {
   const Route route = Route::online_features;
   auto plan = std::make_shared<OnlinePlan>();
@@ -221,7 +223,12 @@ void online_features(App& app, const std::shared_ptr<HttpRequest>& req, Respond 
     return respond(error_reply(err->status, err->code, err->message, route));
   auto finish = [plan, respond](bool ok, std::vector<RedisValue>&& replies, const std::string& err) {
     if (!ok) return respond(error_reply(503, "redis_unavailable", err, route));
-    auto body = encode_online_response(*plan, replies, now_us());
+    std::optional<std::string> body;
+    try {
+      body = encode_online_response(*plan, replies, now_us());
+    } catch (const fstore::transform::UnknownCategory& e) {
+      return respond(error_reply(422, "unknown_category", e.what(), route));
+    }
     if (!body) {
       std::string msg = "unexpected Redis reply";
       for (const auto& r : replies) if (r.type == RedisValue::Type::error) { msg = r.str; break; }
@@ -231,8 +238,43 @@ void online_features(App& app, const std::shared_ptr<HttpRequest>& req, Respond 
     add_warnings(r, deprecation_warnings(plan->features));
     respond(std::move(r));
   };
-  if (plan->command_count() == 0) return finish(true, {}, "");
-  app.redis->submit(plan->commands(), plan->command_count(), std::move(finish));
+  RedisClient* redis = app.redis.get();
+  auto lookup = [plan, redis, finish]() mutable {
+    if (plan->command_count() == 0) return finish(true, {}, "");
+    redis->submit(plan->commands(), plan->command_count(), std::move(finish));
+  };
+  if (!plan->transform) return lookup();
+  std::shared_ptr<const void> generation = plan->registry;
+  if (auto hit = app.transforms.find(generation, plan->service, *plan->transform)) {
+    plan->fitted = std::move(hit);
+    return lookup();
+  }
+  online::FittedServiceCache* cache = &app.transforms;
+  bool queued = app.pg->submit_read(
+      [plan, generation, cache, respond, lookup](pqxx::connection& conn) mutable {
+        std::shared_ptr<const online::FittedService> fitted;
+        try {
+          pqxx::read_transaction tx(conn);
+          auto r = tx.exec_params("SELECT version, state::text FROM fstore._transform_state($1, $2)",
+                                  plan->service, *plan->transform);
+          fitted = std::make_shared<const online::FittedService>(
+              online::parse_fitted_service(r.at(0)[0].as<int>(), r.at(0)[1].c_str()));
+        } catch (const pqxx::sql_error& e) {
+          // 42704: no such version (never another one instead); 22023: fitted for another service.
+          if (e.sqlstate() == "42704") return respond(error_reply(404, "not_found", pg_first_line(e.what()), route));
+          if (e.sqlstate() == "22023") return respond(error_reply(422, "stale_transform", pg_first_line(e.what()), route));
+          return respond(error_reply(503, "pg_error", "loading the transformation state failed: " + e.sqlstate(), route));
+        } catch (const fstore::transform::SpecError& e) {
+          return respond(error_reply(503, "bad_transform_state", e.what(), route));
+        }
+        cache->put(generation, plan->service, *plan->transform, fitted);
+        plan->fitted = std::move(fitted);
+        lookup();
+      },
+      [respond](const std::string& error) {
+        respond(error_reply(503, "pg_unavailable", "PostgreSQL is not reachable: " + error, route));
+      });
+  if (!queued) respond(error_reply(503, "overloaded", "too many requests waiting for PostgreSQL", route));
 }
 
 // POST /ingest/{view}?on_error=raise|reject: through fstore.ingest, on a PostgreSQL worker.

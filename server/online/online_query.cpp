@@ -215,7 +215,17 @@ std::optional<ApiError> plan_online_request(std::shared_ptr<const Registry> regi
     const FeatureService* s = fstore::is_valid_name(name) ? registry->service(name) : nullptr;
     if (!s) return ApiError{404, "not_found", "feature service '" + name.substr(0, 200) + "' does not exist"};
     refs = s->features;
+    plan.service = name;
   }
+  if (auto it = req.find("transform"); it != req.end() && !it->is_null()) {
+    if (!has_service) return ApiError{400, "bad_request", "\"transform\" needs \"feature_service\""};
+    std::string t = it->is_number_unsigned() ? std::to_string(it->get<uint64_t>()) : it->is_string() ? it->get<std::string>() : "";
+    bool number = !t.empty() && t.size() <= 9 && t.find_first_not_of("0123456789") == std::string::npos;
+    if (t != "latest" && !number)
+      return ApiError{400, "bad_request", "\"transform\" must be \"latest\" or a version number"};
+    plan.transform = t;
+  }
+  plan.full_feature_names = full_names;
   auto ent = req.find("entities");
   if (ent == req.end() || !ent->is_object() || ent->empty())
     return ApiError{400, "bad_request", "\"entities\" must be an object of join key -> array of keys"};
@@ -298,6 +308,33 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
                                                   int64_t now_us) {
   if (replies.size() != plan.command_count()) return std::nullopt;
   for (const auto& r : replies) if (!is_hmget_reply(r)) return std::nullopt;
+  // Position of each feature inside its group's HMGET (after @event_ts) and the group's first reply.
+  std::vector<size_t> field(plan.features.size()), base(plan.features.size());
+  for (size_t g = 0; g < plan.groups.size(); ++g)
+    for (size_t j = 0; j < plan.groups[g].features.size(); ++j) {
+      field[plan.groups[g].features[j]] = j;
+      base[plan.groups[g].features[j]] = g * plan.rows;
+    }
+  std::vector<Cell> cells(plan.rows);
+  auto evaluate = [&](size_t f) {
+    const auto& ttl = plan.features[f].view->ttl;
+    for (size_t r = 0; r < plan.rows; ++r) cells[r] = evaluate_cell(replies[base[f] + r], field[f], ttl, now_us);
+  };
+  // Transformed features first: their output columns replace them in the names and the results.
+  std::vector<std::vector<online::TransformedColumn>> transformed(plan.features.size());
+  if (plan.fitted) {
+    for (size_t f = 0; f < plan.features.size(); ++f) {
+      const auto& sf = plan.features[f];
+      auto st = plan.fitted->states.find(sf.view->name + ":" + sf.feature->name);
+      if (st == plan.fitted->states.end()) continue;
+      evaluate(f);
+      std::vector<std::optional<std::string_view>> inputs(plan.rows);
+      for (size_t r = 0; r < plan.rows; ++r)
+        if (cells[r].status == std::string_view("PRESENT")) inputs[r] = cells[r].value;
+      transformed[f] = online::transform_online_values(st->second, sf.view->name, sf.feature->type,
+                                                       plan.full_feature_names, inputs);
+    }
+  }
   std::string out;
   out.reserve(256 + plan.rows * (plan.features.size() + plan.key_columns.size()) * 48);
   out += "{\"metadata\":{\"feature_names\":[";
@@ -307,12 +344,21 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
     first = false;
     append_json_string(out, c.name);
   }
-  for (const auto& f : plan.features) {
-    if (!first) out += ',';
-    first = false;
-    append_json_string(out, f.column);
+  for (size_t f = 0; f < plan.features.size(); ++f) {
+    if (transformed[f].empty()) {
+      if (!first) out += ',';
+      first = false;
+      append_json_string(out, plan.features[f].column);
+    }
+    for (const auto& t : transformed[f]) {
+      if (!first) out += ',';
+      first = false;
+      append_json_string(out, t.name);
+    }
   }
-  out += "]},\"results\":[";
+  out += "]";
+  if (plan.fitted) out += ",\"transform_version\":" + std::to_string(plan.fitted->version);
+  out += "},\"results\":[";
   first = true;
   for (const auto& c : plan.key_columns) {
     if (!first) out += ',';
@@ -331,25 +377,8 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
     }
     out += "]}";
   }
-  // Position of each feature inside its group's HMGET (after @event_ts) and the group's first reply.
-  std::vector<size_t> field(plan.features.size()), base(plan.features.size());
-  for (size_t g = 0; g < plan.groups.size(); ++g)
-    for (size_t j = 0; j < plan.groups[g].features.size(); ++j) {
-      field[plan.groups[g].features[j]] = j;
-      base[plan.groups[g].features[j]] = g * plan.rows;
-    }
-  std::vector<Cell> cells(plan.rows);
-  for (size_t f = 0; f < plan.features.size(); ++f) {
-    const auto& ttl = plan.features[f].view->ttl;
-    for (size_t r = 0; r < plan.rows; ++r) cells[r] = evaluate_cell(replies[base[f] + r], field[f], ttl, now_us);
-    if (!first) out += ',';
-    first = false;
-    out += "{\"values\":[";
-    for (size_t r = 0; r < plan.rows; ++r) {
-      if (r) out += ',';
-      if (cells[r].value.empty()) out += "null";
-      else append_json_fragment(out, cells[r].value);
-    }
+  // Statuses and event times of the current `cells`, closing one result object.
+  auto append_statuses = [&] {
     out += "],\"statuses\":[";
     for (size_t r = 0; r < plan.rows; ++r) {
       if (r) out += ',';
@@ -365,6 +394,30 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
       out += '"';
     }
     out += "]}";
+  };
+  for (size_t f = 0; f < plan.features.size(); ++f) {
+    evaluate(f);
+    if (transformed[f].empty()) {  // the raw value
+      if (!first) out += ',';
+      first = false;
+      out += "{\"values\":[";
+      for (size_t r = 0; r < plan.rows; ++r) {
+        if (r) out += ',';
+        if (cells[r].value.empty()) out += "null";
+        else append_json_fragment(out, cells[r].value);
+      }
+      append_statuses();
+    }
+    for (const auto& t : transformed[f]) {  // its transformed columns, with the raw statuses
+      if (!first) out += ',';
+      first = false;
+      out += "{\"values\":[";
+      for (size_t r = 0; r < plan.rows; ++r) {
+        if (r) out += ',';
+        online::append_cell_json(out, t.type, t.cells[r]);
+      }
+      append_statuses();
+    }
   }
   out += "]";
   append_warnings(out, deprecation_warnings(plan.features));

@@ -5,6 +5,7 @@
 
 #include "redis/redis_pipeline.hpp"
 #include "registry/registry.hpp"
+#include "transform/fitted_service.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -78,6 +79,11 @@ struct OnlinePlan {
   std::vector<ServedFeature> features;
   std::vector<ViewGroup> groups;
   size_t rows = 0;
+  // Transformations (0.2.0): with "feature_service" and "transform" ('latest' or a version).
+  std::string service;
+  std::optional<std::string> transform;
+  bool full_feature_names = false;
+  std::shared_ptr<const online::FittedService> fitted;  // set before encoding when transform is
 
   size_t command_count() const { return groups.size() * rows; }
   // Every HMGET of the plan in RESP, group by group, row by row.
@@ -89,7 +95,11 @@ std::optional<ApiError> plan_online_request(std::shared_ptr<const Registry> regi
                                             const Limits& limits, OnlinePlan& plan);
 
 // The column-major response from the plan's replies (one HMGET reply per group and row, in order).
-// Fails (returns nullopt) only when Redis answered something that is not an HMGET reply.
+// Fails (returns nullopt) only when Redis answered something that is not an HMGET reply. With a
+// fitted service, each transformed feature's column is replaced by its output columns, computed
+// by common/transform.cpp from the same inputs a training set sees (a value not found or outside
+// the ttl is NULL there too), and metadata.transform_version names the version; throws
+// transform::UnknownCategory where a spec refuses unseen categories.
 std::optional<std::string> encode_online_response(const OnlinePlan& plan, const std::vector<RedisValue>& replies,
                                                   int64_t now_us);
 

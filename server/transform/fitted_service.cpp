@@ -47,21 +47,55 @@ transform::Value input_from_json_text(std::string_view text, const std::string& 
   return transform::Value::of(v.dump());
 }
 
-std::shared_ptr<const FittedService> FittedServiceCache::get(const std::string& service, const std::string& transform) {
-  const auto key = std::make_pair(service, transform);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+std::vector<TransformedColumn> transform_online_values(const transform::State& state, const std::string& view,
+                                                       const std::string& sql_type, bool full_feature_names,
+                                                       const std::vector<std::optional<std::string_view>>& values) {
+  std::vector<TransformedColumn> out;
+  for (const auto& c : state.output_columns()) {
+    std::string name = full_feature_names ? view + "__" + c.name : c.name;
+    if (name.size() > 63) name.resize(63);  // names are ASCII: bytes are characters
+    out.push_back({std::move(name), c.type, std::vector<transform::Cell>(values.size())});
   }
-  // Loaded outside the lock; a concurrent load of the same key is harmless (states are immutable).
-  auto fitted = std::make_shared<const FittedService>(loader_(service, transform));
-  std::lock_guard<std::mutex> lock(mutex_);
-  return entries_.emplace(key, fitted).first->second;
+  const bool as_number = state.spec.kind != transform::Kind::Label && state.spec.kind != transform::Kind::OneHot;
+  std::vector<transform::Cell> row(out.size());
+  for (size_t r = 0; r < values.size(); ++r) {
+    transform::Value in = values[r] ? input_from_json_text(*values[r], sql_type, as_number) : transform::Value::null();
+    transform::apply(state, in, row.data());
+    for (size_t k = 0; k < out.size(); ++k) out[k].cells[r] = row[k];
+  }
+  return out;
 }
 
-void FittedServiceCache::clear() {
+void append_cell_json(std::string& out, transform::ColumnType type, const transform::Cell& cell) {
+  if (cell.null) {
+    out += "null";
+  } else if (type == transform::ColumnType::Float8) {
+    out += nlohmann::json(cell.value).dump();  // shortest round-trip form (Grisu2)
+  } else {
+    out += std::to_string(static_cast<long long>(cell.value));
+  }
+}
+
+void FittedServiceCache::retain(const std::shared_ptr<const void>& generation) {
+  if (generation != generation_) {
+    entries_.clear();
+    generation_ = generation;
+  }
+}
+
+std::shared_ptr<const FittedService> FittedServiceCache::find(const std::shared_ptr<const void>& generation, const std::string& service,
+                                                              const std::string& transform) {
   std::lock_guard<std::mutex> lock(mutex_);
-  entries_.clear();
+  retain(generation);
+  auto it = entries_.find({service, transform});
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+void FittedServiceCache::put(const std::shared_ptr<const void>& generation, const std::string& service, const std::string& transform,
+                             std::shared_ptr<const FittedService> fitted) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  retain(generation);
+  entries_[{service, transform}] = std::move(fitted);
 }
 
 }  // namespace fstore::online

@@ -5,7 +5,7 @@
 // to the same inputs.
 #pragma once
 
-#include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,20 +36,38 @@ bool numeric_sql_type(const std::string& sql_type);
 // (integers in decimal, booleans "true"/"false"); JSON null, and anything unparsable, is NULL.
 transform::Value input_from_json_text(std::string_view json_text, const std::string& sql_type, bool as_number);
 
-// The fitted services a server applies, loaded on demand from PostgreSQL and kept until the
-// registry changes. An entry is complete or absent: a reader never sees half a load.
+// One output column of a transformed feature, for every entity row of an online request.
+struct TransformedColumn {
+  std::string name;                    // as a training set names it (full_feature_names prefix included)
+  transform::ColumnType type;
+  std::vector<transform::Cell> cells;  // one per entity row
+};
+
+// Applies `state` to one feature's online values (the JSON text of each row's value; nullopt for
+// rows without a usable value: NULL, not found, outside the ttl, which a training set also sees
+// as NULL). `view` prefixes the column names under full_feature_names, cut at 63 bytes as
+// PostgreSQL cuts them. Throws transform::UnknownCategory where the spec says so.
+std::vector<TransformedColumn> transform_online_values(const transform::State& state, const std::string& view,
+                                                       const std::string& sql_type, bool full_feature_names,
+                                                       const std::vector<std::optional<std::string_view>>& values);
+
+// A transformed cell as JSON: null, an integer for the integer columns, else the double in its
+// shortest form that reads back as the same double.
+void append_cell_json(std::string& out, transform::ColumnType type, const transform::Cell& cell);
+
+// The fitted services a server applies, kept for one registry snapshot: entries are complete or
+// absent (a reader never sees half a load), and all go when the registry changes.
 class FittedServiceCache {
  public:
-  // Loads (service, transform) -> the fitted service; throws on errors (the caller maps them).
-  using Loader = std::function<FittedService(const std::string& service, const std::string& transform)>;
-  explicit FittedServiceCache(Loader loader) : loader_(std::move(loader)) {}
-  // The fitted service that `transform` ('latest' or a version number) names for `service`.
-  std::shared_ptr<const FittedService> get(const std::string& service, const std::string& transform);
-  // Forgets everything (called when the registry's version moved).
-  void clear();
+  // The entry for (service, transform) under registry snapshot `generation`, or nullptr.
+  std::shared_ptr<const FittedService> find(const std::shared_ptr<const void>& generation, const std::string& service,
+                                            const std::string& transform);
+  void put(const std::shared_ptr<const void>& generation, const std::string& service, const std::string& transform,
+           std::shared_ptr<const FittedService> fitted);
  private:
-  Loader loader_;
+  void retain(const std::shared_ptr<const void>& generation);  // forgets everything of an older snapshot
   std::mutex mutex_;
+  std::shared_ptr<const void> generation_;  // held, so its address is never reused by a newer snapshot
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const FittedService>> entries_;
 };
 
