@@ -16,3 +16,7 @@ SELECT tableowner FROM pg_tables WHERE schemaname = 'fstore_data' AND tablename 
 SELECT attname, has_column_privilege('fstore_reader', 'public.up_src', attname, 'SELECT') AS reader_may_select
   FROM pg_attribute WHERE attrelid = 'public.up_src'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT fstore.registry_version() >= 0 AS registry_version_works;
+-- The registered table in its own schema is still captured and shared by column.
+INSERT INTO up_schema.up_events VALUES (2, '2024-01-02', 4);
+SELECT count(*) AS queued_for_up_reg2 FROM fstore.change_queue WHERE view_name = 'up_reg2' AND '2' = ANY (keys);
+SELECT has_column_privilege('fstore_reader', 'up_schema.up_events', 'level', 'SELECT') AS reader_may_select_level;

@@ -83,6 +83,6 @@ for from in $versions; do
 done
 psql_q -d postgres -c "DROP DATABASE IF EXISTS fstore_upgrade_walk" -c "DROP DATABASE fstore_upgrade_ref" \
        -c "DROP DATABASE fstore_upgrade_ref_data"
-psql_q -d postgres -c "DROP TABLE IF EXISTS public.up_src" >/dev/null
+
 echo "upgrade paths to $latest: $paths walked, $failed failed (fresh install of $latest checked)"
 [ "$failed" = 0 ] && [ "$paths" -gt 0 ]

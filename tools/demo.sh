@@ -233,10 +233,21 @@ start() {
       FROM fraud_training GROUP BY 1, 2 ORDER BY 1, 2"
 
   # --------------------------------------------------------------------------------------------
+  section "Transformations: fitted once on the training set, the very same values online"
+  say "${D}\$${N} psql> SELECT fstore.create_training_set('churn_features', 'demo.churn_labels', feature_service => 'churn_model', transform => 'fit');"
+  psql_demo -qAt -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS churn_features" \
+    -c "SELECT fstore.create_training_set('churn_features', 'demo.churn_labels', feature_service => 'churn_model', transform => 'fit')" \
+    | sed 's/^/rows: /' | { [ "$QUIET" = 1 ] && cat >/dev/null || cat; }
+  [ "$QUIET" = 1 ] || psql_demo -q -c "SELECT service, version, row_count, state -> 'customer_stats:total_purchases' AS total_purchases_state FROM fstore.transform_versions ORDER BY version DESC LIMIT 1" \
+    -c "SELECT * FROM churn_features WHERE customer_id = 42 ORDER BY event_timestamp DESC LIMIT 1"
+
+  # --------------------------------------------------------------------------------------------
   section "Online lookups over HTTP (fstore-server reads Redis)"
   show_curl "-H \"Authorization: Bearer \$READER\" $BASE/features/customer_stats/42"
   expect_code 200
   show_curl "-H \"Authorization: Bearer \$READER\" $BASE/get-online-features -d '{\"feature_service\": \"churn_model\", \"entities\": {\"customer_id\": [42, 4242, 99999]}}'"
+  expect_code 200
+  show_curl "-H \"Authorization: Bearer \$READER\" $BASE/get-online-features -d '{\"feature_service\": \"churn_model\", \"transform\": \"latest\", \"entities\": {\"customer_id\": [42]}}'"
   expect_code 200
   show_curl "-H \"Authorization: Bearer \$READER\" $BASE/get-online-features -d '{\"features\": [\"card_txn:amount\", \"card_txn:device_risk_score\", \"card_txn:txn_count_1h\"], \"entities\": {\"card_id\": [7, 1234]}}'"
   expect_code 200

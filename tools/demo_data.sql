@@ -217,6 +217,12 @@ SELECT fstore.create_feature_service('churn_model',
          ARRAY['customer_stats:total_purchases', 'customer_stats:avg_order_value',
                'customer_stats:days_since_last_purchase', 'customer_stats:favourite_category'],
          description => 'Weekly churn scoring of the CRM team', owner => 'growth-team', tags => ARRAY['ecommerce']);
+-- The churn model's transformations: fitted by `make demo` on its training set, served online.
+SELECT fstore.set_transforms('churn_model', '{
+  "customer_stats:total_purchases": {"kind": "standard"},
+  "customer_stats:avg_order_value": {"kind": "robust", "impute": "median"},
+  "customer_stats:days_since_last_purchase": {"kind": "bucketize", "boundaries": [7, 30, 90]},
+  "customer_stats:favourite_category": {"kind": "onehot", "max_categories": 5}}');
 SELECT fstore.create_feature_service('fraud_model', ARRAY['card_txn:*'],
          description => 'Real-time authorisation scoring', owner => 'risk-team', tags => ARRAY['fraud', 'realtime']);
 SELECT fstore.create_feature_service('recommender', ARRAY['customer_stats:favourite_category', 'customer_last_action:*'],

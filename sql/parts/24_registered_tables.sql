@@ -46,6 +46,7 @@ AS $$
 DECLARE
   present text[];
   col text;
+  nsp regnamespace;
 BEGIN
   present := ARRAY(SELECT DISTINCT a.attname::text FROM pg_catalog.pg_attribute a
                     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
@@ -57,6 +58,15 @@ BEGIN
               HINT = 'Register tables you own, or ask the owner for SELECT on the view''s columns WITH GRANT OPTION.';
     END IF;
   END LOOP;
+  -- fstore_owner names the table (grants, triggers), so it needs USAGE on its schema.
+  SELECT c.relnamespace::regnamespace INTO nsp FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+  IF NOT pg_catalog.has_schema_privilege('fstore_owner', nsp, 'USAGE') THEN
+    IF NOT pg_catalog.has_schema_privilege(nsp, 'USAGE WITH GRANT OPTION') THEN
+      RAISE EXCEPTION 'permission denied: fstore needs USAGE on schema %', nsp
+        USING ERRCODE = '42501', HINT = format('The schema''s owner runs: GRANT USAGE ON SCHEMA %s TO fstore_owner;', nsp);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA %s TO fstore_owner', nsp);
+  END IF;
   IF online AND NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'USAGE') THEN
     RAISE EXCEPTION 'permission denied: an online feature view on % must be registered by the table''s owner', tbl
       USING ERRCODE = '42501', HINT = 'fstore attaches change-capture triggers to it; or register it with online => false.';
