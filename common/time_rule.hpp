@@ -23,6 +23,9 @@ struct Interval {
   int64_t usecs = 0;
 };
 
+// The civil (proleptic Gregorian, UTC) date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+void civil_from_days(int64_t days, int64_t& year, unsigned& month, unsigned& day);
+
 // ts + sign * ttl, computed in UTC: months move the calendar date in UTC (clamping the day to
 // the month's length, as PostgreSQL does), days are 24 hours, then the microseconds. So the
 // answer never depends on a session's TimeZone (a DST change is not a 23- or 25-hour day).

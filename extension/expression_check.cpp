@@ -33,12 +33,6 @@ extern "C" {
 
 namespace {
 
-std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what) {
-  if (PG_ARGISNULL(n)) throw fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " must not be NULL");
-  text* t = PG_GETARG_TEXT_PP(n);
-  return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
 // True when the object belongs to an installed extension and is owned by a superuser: code a role
 // below superuser cannot create or replace (pgvector's functions and types, citext).
 bool superuser_extension_object(Oid classid, Oid objid, Oid owner) {
@@ -168,7 +162,7 @@ FSTORE_FUNCTION(fstore_deparse_expression) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
     throw fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE, "table and type must not be NULL");
   Oid relid = PG_GETARG_OID(0);
-  std::string expression = text_arg(fcinfo, 1, "expression");
+  std::string expression = fstore::text_arg(fcinfo, 1, "expression");
   Oid type = PG_GETARG_OID(2);
   auto invalid = [&](const std::string& why) {
     return fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE, "invalid feature expression \"" + expression + "\": " + why);

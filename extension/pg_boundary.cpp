@@ -37,6 +37,12 @@ void pg_guard_impl(void (*call)(void*), void* arg) {
   if (error) throw PgError(error);
 }
 
+std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " must not be NULL");
+  text* t = PG_GETARG_TEXT_PP(n);
+  return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
 Datum run_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) {
   ErrorData* pg_error = nullptr;
   int sqlstate = ERRCODE_INTERNAL_ERROR;

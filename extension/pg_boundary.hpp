@@ -68,6 +68,10 @@ auto pg_guard(Body&& body) -> decltype(body()) {
   }
 }
 
+// Text argument `n` of a SQL-callable function as a std::string; 22023 "<what> must not be NULL"
+// when it is NULL.
+std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what);
+
 // Runs a SQL-callable C++ body; converts exceptions into PostgreSQL errors after all C++ frames
 // of the body are gone. Used only through FSTORE_FUNCTION.
 Datum run_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo));

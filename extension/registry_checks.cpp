@@ -14,13 +14,6 @@ extern "C" {
 
 namespace {
 
-// Reads text argument `n` as a std::string; raises 22023 when it is NULL.
-std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what) {
-  if (PG_ARGISNULL(n)) throw fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " must not be NULL");
-  text* t = PG_GETARG_TEXT_PP(n);
-  return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
 // Parses `sql` with PostgreSQL's raw parser; PostgreSQL syntax errors come back as PgError.
 List* raw_parse(const std::string& sql) {
   return fstore::pg_guard([&] { return raw_parser(sql.c_str(), RAW_PARSE_DEFAULT); });
@@ -30,8 +23,8 @@ List* raw_parse(const std::string& sql) {
 
 // _check_name(kind, name): raises 22023 unless name is a valid fstore name.
 FSTORE_FUNCTION(fstore_check_name) {
-  std::string kind = text_arg(fcinfo, 0, "kind");
-  std::string name = PG_ARGISNULL(1) ? std::string() : text_arg(fcinfo, 1, "name");
+  std::string kind = fstore::text_arg(fcinfo, 0, "kind");
+  std::string name = PG_ARGISNULL(1) ? std::string() : fstore::text_arg(fcinfo, 1, "name");
   if (!fstore::is_valid_name(name))
     throw fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE,
                         "invalid " + kind + " name \"" + name + "\"",
@@ -43,7 +36,7 @@ FSTORE_FUNCTION(fstore_check_name) {
 // _check_expression(expression): raises 22023 unless it is one plain SQL scalar expression.
 // Guards the derived-feature text before it becomes part of a GENERATED column definition.
 FSTORE_FUNCTION(fstore_check_expression) {
-  std::string expression = text_arg(fcinfo, 0, "expression");
+  std::string expression = fstore::text_arg(fcinfo, 0, "expression");
   auto invalid = [&](const std::string& why) {
     return fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE, "invalid feature expression \"" + expression + "\"", why);
   };
@@ -67,8 +60,8 @@ FSTORE_FUNCTION(fstore_check_expression) {
 
 // _next_version(version, part): the version after `version` with part 'major'|'minor'|'patch'.
 FSTORE_FUNCTION(fstore_next_version) {
-  std::string version = text_arg(fcinfo, 0, "version");
-  std::string part = text_arg(fcinfo, 1, "part");
+  std::string version = fstore::text_arg(fcinfo, 0, "version");
+  std::string part = fstore::text_arg(fcinfo, 1, "part");
   auto parsed = fstore::parse_semver(version);
   if (!parsed) throw fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE, "invalid version \"" + version + "\"");
   fstore::VersionBump bump_part;
@@ -84,10 +77,10 @@ FSTORE_FUNCTION(fstore_next_version) {
 // Feature CHECK constraints call it only when the rule does not hold, so the error a user sees
 // on INSERT, COPY or fstore.ingest says exactly which value broke which rule.
 FSTORE_FUNCTION(fstore_validation_failed) {
-  std::string view = text_arg(fcinfo, 0, "view");
-  std::string feature = text_arg(fcinfo, 1, "feature");
-  std::string rule = text_arg(fcinfo, 2, "rule");
-  std::string value = PG_ARGISNULL(3) ? "NULL" : text_arg(fcinfo, 3, "value");
+  std::string view = fstore::text_arg(fcinfo, 0, "view");
+  std::string feature = fstore::text_arg(fcinfo, 1, "feature");
+  std::string rule = fstore::text_arg(fcinfo, 2, "rule");
+  std::string value = PG_ARGISNULL(3) ? "NULL" : fstore::text_arg(fcinfo, 3, "value");
   throw fstore::Error(ERRCODE_CHECK_VIOLATION,
                       "feature view \"" + view + "\", feature \"" + feature + "\": value " + value +
                           " violates rule " + rule);

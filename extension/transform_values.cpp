@@ -67,21 +67,12 @@ transform::Value transform_input(Datum d, bool isnull, Oid type, bool as_number)
 
 }  // namespace fstore
 
-namespace {
-
-std::string text_arg(FunctionCallInfo fcinfo, int n) {
-  text* t = PG_GETARG_TEXT_PP(n);
-  return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
-}  // namespace
-
 // _check_transform(feature, spec jsonb, type regtype): the spec checked against the feature's
 // type and normalized (defaults written out); 22023 naming feature, type and the problem.
 FSTORE_FUNCTION(fstore_check_transform) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
     throw fstore::Error(ERRCODE_INVALID_PARAMETER_VALUE, "transformation arguments must not be NULL");
-  std::string feature = text_arg(fcinfo, 0);
+  std::string feature = fstore::text_arg(fcinfo, 0, "feature");
   Oid type = PG_GETARG_OID(2);
   std::string spec_text = fstore::pg_guard([&] {
     return std::string(DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(1))));

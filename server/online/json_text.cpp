@@ -1,4 +1,5 @@
 #include "online/json_text.hpp"
+#include "time_rule.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -51,21 +52,6 @@ void append_json_fragment(std::string& out, std::string_view fragment) {
   else append_json_string(out, fragment);
 }
 
-namespace {
-// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = static_cast<int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-}
-}  // namespace
 
 std::string format_timestamp_us(int64_t micros) {
   if (micros == std::numeric_limits<int64_t>::min()) return "-infinity";  // PostgreSQL's spelling
@@ -78,7 +64,7 @@ std::string format_timestamp_us(int64_t micros) {
   if (rem < 0) { rem += 86400; --days; }
   int64_t y;
   unsigned m, d;
-  civil_from_days(days, y, m, d);
+  fstore::civil_from_days(days, y, m, d);
   char buf[64];
   int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m, d,
                         static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
