@@ -826,14 +826,18 @@ BEGIN
               HINT = 'Register tables you own, or ask the owner for SELECT on the view''s columns WITH GRANT OPTION.';
     END IF;
   END LOOP;
-  -- fstore_owner names the table (grants, triggers), so it needs USAGE on its schema.
+  -- fstore_owner names the table (grants, triggers), and readers (the sync among them) must reach
+  -- it: USAGE on its schema, WITH GRANT OPTION unless readers have it already (public).
   SELECT c.relnamespace::regnamespace INTO nsp FROM pg_catalog.pg_class c WHERE c.oid = tbl;
-  IF NOT pg_catalog.has_schema_privilege('fstore_owner', nsp, 'USAGE') THEN
+  IF NOT pg_catalog.has_schema_privilege('fstore_owner', nsp, 'USAGE')
+     OR NOT (pg_catalog.has_schema_privilege('fstore_reader', nsp, 'USAGE')
+             OR pg_catalog.has_schema_privilege('fstore_owner', nsp, 'USAGE WITH GRANT OPTION')) THEN
     IF NOT pg_catalog.has_schema_privilege(nsp, 'USAGE WITH GRANT OPTION') THEN
-      RAISE EXCEPTION 'permission denied: fstore needs USAGE on schema %', nsp
-        USING ERRCODE = '42501', HINT = format('The schema''s owner runs: GRANT USAGE ON SCHEMA %s TO fstore_owner;', nsp);
+      RAISE EXCEPTION 'permission denied: fstore needs USAGE on schema % to share its tables', nsp
+        USING ERRCODE = '42501',
+              HINT = format('The schema''s owner runs: GRANT USAGE ON SCHEMA %s TO fstore_owner WITH GRANT OPTION;', nsp);
     END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA %s TO fstore_owner', nsp);
+    EXECUTE format('GRANT USAGE ON SCHEMA %s TO fstore_owner WITH GRANT OPTION', nsp);
   END IF;
   IF online AND NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'USAGE') THEN
     RAISE EXCEPTION 'permission denied: an online feature view on % must be registered by the table''s owner', tbl
@@ -875,6 +879,10 @@ BEGIN
   END LOOP;
   IF online AND NOT pg_catalog.has_table_privilege('fstore_owner', tbl, 'TRIGGER') THEN
     RAISE EXCEPTION 'permission denied: triggers on % were not delegated to fstore', tbl USING ERRCODE = '42501';
+  END IF;
+  IF NOT pg_catalog.has_schema_privilege('fstore_reader', (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'USAGE') THEN
+    EXECUTE format('GRANT USAGE ON SCHEMA %s TO fstore_reader',
+                   (SELECT c.relnamespace::regnamespace FROM pg_catalog.pg_class c WHERE c.oid = tbl));
   END IF;
   EXECUTE format('GRANT SELECT (%s) ON %s TO fstore_reader',
                  (SELECT string_agg(DISTINCT format('%I', c), ', ') FROM unnest(cols) c), tbl);
@@ -1546,7 +1554,7 @@ DECLARE
   cols text;
 BEGIN
   FOR v IN SELECT * FROM fstore.view_registry r WHERE NOT r.managed LOOP
-    EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO fstore_owner',
+    EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %s TO fstore_owner WITH GRANT OPTION',
                               (SELECT c.relnamespace::regnamespace FROM pg_catalog.pg_class c WHERE c.oid = v.table_oid));
     EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM fstore_reader', v.table_oid);
     SELECT pg_catalog.string_agg(pg_catalog.format('%I', c), ', ') INTO cols FROM unnest(fstore._view_columns(v)) c;
