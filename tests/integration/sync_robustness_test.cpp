@@ -271,9 +271,10 @@ TEST_F(SyncRobustnessTest, TtlExpiryIsUtcAcrossDstAndMonths) {
   };
   const int64_t dst_ms = check("dst", fstore::Interval{0, std::stoi(days), 0});
   check("monthly", fstore::Interval{1, 0, 0});
-  // The test means something: the session's local (Berlin) arithmetic is an hour away from it.
+  // The test means something: the session's local (Berlin) arithmetic is an hour away from it
+  // (both in whole milliseconds, rounded down as the expiry is).
   const std::string local_ms = pg.query_value(
-      "SELECT (extract(epoch FROM event_ts + make_interval(days => " + days + ")) * 1000)::int8 "
+      "SELECT floor(extract(epoch FROM event_ts + make_interval(days => " + days + ")) * 1000)::int8 "
       "FROM fstore_data.dst WHERE driver_id = 1");
   EXPECT_EQ(std::llabs(std::stoll(local_ms) - dst_ms), 3600000) << local_ms << " vs " << dst_ms;
   EXPECT_TRUE(worker->status().broken_views.empty());
