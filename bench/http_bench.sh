@@ -11,6 +11,11 @@
 #    redis-benchmark HGETALL of the same key with 50 connections; medians of RUNS; prints the ratio.
 # 4. POST /get-online-features, 100 entities x 4 features, at a fixed RATE with bench/loadgen
 #    (open loop): p50, p99, p99.9.
+# 5. (issue 11) The same batch through feature service bench_svc (the 4 features under standard,
+#    bucketize, onehot with 20 categories and label; state fitted by a training set before the
+#    server starts): without and with "transform": "latest", alternating, RUNS runs each at RATE;
+#    medians of p50, p99, p99.9 and the ratio of the p99s (goal <= 1.10).
+# CASES picks the parts: "get" (3), "batch" (4), "transform" (5); default all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +26,8 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-200}
 LOAD_SECONDS=${LOAD_SECONDS:-20}
 ENTITIES=${ENTITIES:-100000}
+CASES=${CASES:-"get batch transform"}
+has_case() { [[ " $CASES " == *" $1 "* ]]; }
 H=tests/harness/stack.sh
 
 [ -x "$BUILD_DIR/fstore-server" ] && [ -x "$BUILD_DIR/loadgen" ] || { echo "build first: make build-server" >&2; exit 1; }
@@ -70,6 +77,18 @@ else
                      FROM generate_series(1, $ENTITIES) i"
 fi
 
+if has_case transform; then
+  # The service and its fitted state (version 1), from a training set of every entity at now().
+  $PSQL -d bench <<'SQL'
+SELECT fstore.create_feature_service('bench_svc', ARRAY['bench_stats:*']);
+SELECT fstore.set_transforms('bench_svc', '{"bench_stats:conv_rate": {"kind": "standard"},
+  "bench_stats:trips": {"kind": "bucketize", "boundaries": [10, 20, 40, 80]},
+  "bench_stats:city": {"kind": "onehot", "max_categories": 20}, "bench_stats:active": {"kind": "label"}}');
+CREATE TABLE fit_rows AS SELECT driver_id, now() AS event_timestamp FROM fstore_data.bench_stats;
+SELECT fstore.create_training_set('fit_set', 'fit_rows', feature_service => 'bench_svc', transform => 'fit');
+SQL
+fi
+
 "$BUILD_DIR/fstore-server" --pg "postgresql://postgres@127.0.0.1:$PG_PORT/bench" --redis "redis://127.0.0.1:$REDIS_PORT" \
   --listen "127.0.0.1:$HTTP_PORT" --no-auth "${SYNC_ARGS[@]}" ${SERVER_ARGS:-} >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -82,24 +101,59 @@ KEYS_IN_REDIS=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" dbsize)
 echo "== data: $ENTITIES entities x 4 features; loaded by $LOAD_PATH; Redis keys: $KEYS_IN_REDIS"
 
 KEY=4242
-echo "== sample: $(curl -s "http://127.0.0.1:$HTTP_PORT/features/bench_stats/$KEY")"
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-FS=(); RS=()
-for run in $(seq 1 "$RUNS"); do
-  f=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$HTTP_PORT/features/bench_stats/$KEY" | awk '/Requests\/sec/ { print $2 }')
-  r=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CONNS" -n $((DURATION * 60000)) -q \
-        HGETALL "fstore:v1:bench_stats:$KEY" | tr '\r' '\n' | awk '/requests per second/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) v = $i } END { print v }')
-  echo "run $run: fstore GET ${f} req/s   redis-benchmark HGETALL ${r} req/s"
-  FS+=("$f"); RS+=("$r")
-done
-FM=$(printf '%s\n' "${FS[@]}" | median); RM=$(printf '%s\n' "${RS[@]}" | median)
-echo "== single-entity GET, $CONNS connections, median of $RUNS: fstore $FM req/s, redis-benchmark HGETALL $RM req/s, ratio $(awk -v a="$FM" -v b="$RM" 'BEGIN { printf "%.2f", a / b }') (goal >= 1.0)"
+if has_case get; then
+  echo "== sample: $(curl -s "http://127.0.0.1:$HTTP_PORT/features/bench_stats/$KEY")"
+  FS=(); RS=()
+  for run in $(seq 1 "$RUNS"); do
+    f=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$HTTP_PORT/features/bench_stats/$KEY" | awk '/Requests\/sec/ { print $2 }')
+    r=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CONNS" -n $((DURATION * 60000)) -q \
+          HGETALL "fstore:v1:bench_stats:$KEY" | tr '\r' '\n' | awk '/requests per second/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) v = $i } END { print v }')
+    echo "run $run: fstore GET ${f} req/s   redis-benchmark HGETALL ${r} req/s"
+    FS+=("$f"); RS+=("$r")
+  done
+  FM=$(printf '%s\n' "${FS[@]}" | median); RM=$(printf '%s\n' "${RS[@]}" | median)
+  echo "== single-entity GET, $CONNS connections, median of $RUNS: fstore $FM req/s, redis-benchmark HGETALL $RM req/s, ratio $(awk -v a="$FM" -v b="$RM" 'BEGIN { printf "%.2f", a / b }') (goal >= 1.0)"
+fi
 
-awk -v n="$ENTITIES" 'BEGIN { srand(42); for (l = 0; l < 200; l++) {
-    printf "{\"features\":[\"bench_stats:conv_rate\",\"bench_stats:trips\",\"bench_stats:city\",\"bench_stats:active\"],\"entities\":{\"driver_id\":["
-    for (i = 0; i < 100; i++) printf "%s%d", (i ? "," : ""), 1 + int(rand() * n)
-    print "]}}" } }' >"$WORK/bodies.jsonl"
-echo "== POST /get-online-features, 100 entities x 4 features, open loop at $RATE req/s for ${LOAD_SECONDS}s"
-"$BUILD_DIR/loadgen" --port "$HTTP_PORT" --rate "$RATE" --seconds "$LOAD_SECONDS" --connections 16 \
-  --method POST --path /get-online-features --body-file "$WORK/bodies.jsonl"
+# 200 request bodies of 100 random entities each: by feature list, by service, by service with
+# "transform": "latest" (the same entities in the same order in all three files).
+awk -v n="$ENTITIES" -v dir="$WORK" 'BEGIN { srand(42); for (l = 0; l < 200; l++) {
+    ids = ""; for (i = 0; i < 100; i++) ids = ids (i ? "," : "") (1 + int(rand() * n))
+    ent = "\"entities\":{\"driver_id\":[" ids "]}}"
+    print "{\"features\":[\"bench_stats:conv_rate\",\"bench_stats:trips\",\"bench_stats:city\",\"bench_stats:active\"]," ent >(dir "/bodies.jsonl")
+    print "{\"feature_service\":\"bench_svc\"," ent >(dir "/bodies_service.jsonl")
+    print "{\"feature_service\":\"bench_svc\",\"transform\":\"latest\"," ent >(dir "/bodies_transform.jsonl") } }'
+# Open-loop load at RATE for LOAD_SECONDS with the bodies of file $1; prints loadgen's lines.
+load() {
+  "$BUILD_DIR/loadgen" --port "$HTTP_PORT" --rate "$RATE" --seconds "$LOAD_SECONDS" --connections 16 \
+    --method POST --path /get-online-features --body-file "$1"
+}
+# Percentile $2 (p50, p99, p99.9) from loadgen output $1.
+pct() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
+if has_case batch; then
+  echo "== POST /get-online-features, 100 entities x 4 features, open loop at $RATE req/s for ${LOAD_SECONDS}s"
+  load "$WORK/bodies.jsonl"
+fi
+if has_case transform; then
+  echo "== sample transformed: $(curl -s -X POST -H 'Content-Type: application/json' --data '{"feature_service":"bench_svc","transform":"latest","entities":{"driver_id":[4242]}}' "http://127.0.0.1:$HTTP_PORT/get-online-features" | head -c 600)"
+  echo "== POST /get-online-features by feature_service bench_svc, 100 entities x 4 features, raw vs \"transform\": \"latest\", open loop at $RATE req/s for ${LOAD_SECONDS}s each, alternating"
+  declare -A P
+  for run in $(seq 1 "$RUNS"); do
+    for kind in raw transform; do
+      [ "$kind" = raw ] && file=bodies_service.jsonl || file=bodies_transform.jsonl
+      out=$(load "$WORK/$file")
+      echo "run $run $kind: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+      for p in p50 p99 p99.9; do P[$kind.$p]+="$(pct "$out" "$p") "; done
+    done
+  done
+  line="== median of $RUNS (ms):"
+  for kind in raw transform; do
+    for p in p50 p99 p99.9; do
+      P[$kind.$p.m]=$(printf '%s\n' ${P[$kind.$p]} | median); line+=" $kind $p=${P[$kind.$p.m]}"
+    done
+  done
+  echo "$line"
+  echo "== p99 transform/raw = $(awk -v a="${P[transform.p99.m]}" -v b="${P[raw.p99.m]}" 'BEGIN { printf "%.3f", a / b }') (goal <= 1.10)"
+fi
 echo "== server metrics: $(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^fstore_(redis|pg)_errors_total')"
