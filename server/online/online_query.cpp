@@ -377,26 +377,30 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
     }
     out += "]}";
   }
-  // Statuses and event times of the current `cells`, closing one result object.
-  auto append_statuses = [&] {
-    out += "],\"statuses\":[";
+  // Statuses and event times of the current `cells`, closing one result object. Formatted once
+  // per feature: a transformed feature's output columns all share them.
+  std::string tail;
+  auto format_statuses = [&] {
+    tail.clear();
+    tail += "],\"statuses\":[";
     for (size_t r = 0; r < plan.rows; ++r) {
-      if (r) out += ',';
-      out += '"';
-      out += cells[r].status;
-      out += '"';
+      if (r) tail += ',';
+      tail += '"';
+      tail += cells[r].status;
+      tail += '"';
     }
-    out += "],\"event_timestamps\":[";
+    tail += "],\"event_timestamps\":[";
     for (size_t r = 0; r < plan.rows; ++r) {
-      if (r) out += ',';
-      out += '"';
-      out += format_timestamp_us(cells[r].event_us);
-      out += '"';
+      if (r) tail += ',';
+      tail += '"';
+      tail += format_timestamp_us(cells[r].event_us);
+      tail += '"';
     }
-    out += "]}";
+    tail += "]}";
   };
   for (size_t f = 0; f < plan.features.size(); ++f) {
     evaluate(f);
+    format_statuses();
     if (transformed[f].empty()) {  // the raw value
       if (!first) out += ',';
       first = false;
@@ -406,7 +410,7 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
         if (cells[r].value.empty()) out += "null";
         else append_json_fragment(out, cells[r].value);
       }
-      append_statuses();
+      out += tail;
     }
     for (const auto& t : transformed[f]) {  // its transformed columns, with the raw statuses
       if (!first) out += ',';
@@ -416,7 +420,7 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
         if (r) out += ',';
         online::append_cell_json(out, t.type, t.cells[r]);
       }
-      append_statuses();
+      out += tail;
     }
   }
   out += "]";

@@ -1,5 +1,6 @@
 #include "transform/fitted_service.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 
@@ -27,6 +28,16 @@ bool numeric_sql_type(const std::string& t) {
 }
 
 transform::Value input_from_json_text(std::string_view text, const std::string& sql_type, bool as_number) {
+  // Fast paths for what to_jsonb writes most (a plain number, a string without escapes), with the
+  // same results as the general path below.
+  if (as_number && !text.empty() && (text[0] == '-' || (text[0] >= '0' && text[0] <= '9'))) {
+    std::string s(text);
+    if (sql_type == "real") return transform::Value::of(static_cast<double>(std::strtof(s.c_str(), nullptr)));
+    return transform::Value::of(std::strtod(s.c_str(), nullptr));
+  }
+  if (!as_number && text.size() >= 2 && text.front() == '"' && text.back() == '"' &&
+      text.find('\\') == std::string_view::npos)
+    return transform::Value::of(std::string(text.substr(1, text.size() - 2)));
   nlohmann::json v = nlohmann::json::parse(text, nullptr, false);
   if (v.is_discarded() || v.is_null()) return transform::Value::null();
   if (as_number) {
@@ -69,10 +80,13 @@ std::vector<TransformedColumn> transform_online_values(const transform::State& s
 void append_cell_json(std::string& out, transform::ColumnType type, const transform::Cell& cell) {
   if (cell.null) {
     out += "null";
-  } else if (type == transform::ColumnType::Float8) {
-    out += nlohmann::json(cell.value).dump();  // shortest round-trip form (Grisu2)
   } else {
-    out += std::to_string(static_cast<long long>(cell.value));
+    // The shortest text that reads back as the same double (std::to_chars); integers exactly.
+    char buf[32];
+    auto res = type == transform::ColumnType::Float8
+                   ? std::to_chars(buf, buf + sizeof buf, cell.value)
+                   : std::to_chars(buf, buf + sizeof buf, static_cast<long long>(cell.value));
+    out.append(buf, res.ptr);
   }
 }
 
