@@ -296,16 +296,20 @@ State Fitter::finish() const {
   }
   if (numbers.empty() && spec_.kind != Kind::Log1p && !(spec_.kind == Kind::Bucketize && !spec_.bins))
     throw SpecError("no non-NULL finite value to fit on");
-  std::sort(numbers.begin(), numbers.end());
+  // Only the quantile kinds need the values in order.
+  if (spec_.kind == Kind::Robust || (spec_.kind == Kind::Bucketize && spec_.bins))
+    std::sort(numbers.begin(), numbers.end());
   switch (spec_.kind) {
     case Kind::Standard:
       state.center = mean_of(numbers);
       state.scale = stddev_of(numbers, state.center);
       break;
-    case Kind::MinMax:
-      state.center = numbers.front();
-      state.scale = numbers.back() - numbers.front();
+    case Kind::MinMax: {
+      auto [lo, hi] = std::minmax_element(numbers.begin(), numbers.end());
+      state.center = *lo;
+      state.scale = *hi - *lo;
       break;
+    }
     case Kind::Robust:
       state.center = quantile(numbers, 0.5);
       state.scale = quantile(numbers, 0.75) - quantile(numbers, 0.25);
