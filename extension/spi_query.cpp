@@ -1,5 +1,7 @@
 #include "spi_query.hpp"
 
+#include <exception>
+
 #include "pg_boundary.hpp"
 
 extern "C" {
@@ -47,6 +49,21 @@ void spi_exec(const std::string& sql) {
     int rc = SPI_execute(sql.c_str(), false, 0);
     if (rc < 0) elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
   });
+}
+
+SpiSession::SpiSession() {
+  pg_guard([] {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  });
+}
+
+SpiSession::~SpiSession() {
+  if (std::uncaught_exceptions() > 0) return;  // the abort cleans up
+  try {
+    pg_guard([] { SPI_finish(); });
+  } catch (...) {
+    // Nothing to do in a destructor; the transaction's end releases the connection.
+  }
 }
 
 std::string quote_ident(const std::string& name) {

@@ -16,6 +16,16 @@ std::vector<SpiRow> spi_query(const std::string& sql, const std::vector<std::opt
 // Runs a utility or DML statement without parameters.
 void spi_exec(const std::string& sql);
 
+// An SPI connection for the scope of a C++ block: SPI_connect on entry, SPI_finish on a normal
+// exit (after an error, the transaction's abort closes it).
+class SpiSession {
+ public:
+  SpiSession();
+  ~SpiSession();
+  SpiSession(const SpiSession&) = delete;
+  SpiSession& operator=(const SpiSession&) = delete;
+};
+
 // quote_identifier as a std::string.
 std::string quote_ident(const std::string& name);
 

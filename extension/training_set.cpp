@@ -128,30 +128,42 @@ void plan_features(const std::vector<std::string>& refs, bool full_names, std::v
   if (features.empty()) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "the requested views have no active features");
 }
 
+}  // namespace
+
+namespace fstore::training {
+
+void read_view_registry(ViewPlan& v) {
+  auto rows = fstore::spi_query(
+      "SELECT entity, table_name::oid::text, join_key, timestamp_column, created_column, key_type::oid::text, "
+      // The ttl as PostgreSQL stores it (months, days, microseconds), whatever IntervalStyle says.
+      "(extract(year FROM ttl) * 12 + extract(month FROM ttl))::int4::text, extract(day FROM ttl)::int4::text, "
+      "(extract(hour FROM ttl) * 3600000000 + extract(minute FROM ttl) * 60000000 "
+      "+ extract(microseconds FROM ttl))::int8::text FROM fstore.feature_views WHERE name = $1", {v.name});
+  if (rows.empty()) throw Error(ERRCODE_UNDEFINED_OBJECT, "feature view \"" + v.name + "\" does not exist");
+  auto& r = rows[0];
+  v.entity = *r[0];
+  v.relid = static_cast<Oid>(std::stoul(*r[1]));
+  v.key_column = *r[2];
+  v.ts_column = *r[3];
+  v.created_column = r[4].value_or("");
+  v.entity_key_type = static_cast<Oid>(std::stoul(*r[5]));
+  if (r[6]) v.ttl = fstore::Interval{std::stoi(*r[6]), std::stoi(*r[7]), std::stoll(*r[8])};
+}
+
+}  // namespace fstore::training
+
+namespace {
+
 // Reads each view's registry row and collects the entities involved.
 void plan_views(std::vector<ViewPlan>& views, std::vector<std::unique_ptr<EntityPlan>>& entities) {
   for (auto& v : views) {
-    auto rows = fstore::spi_query(
-        "SELECT entity, table_name::oid::text, join_key, timestamp_column, created_column, key_type::oid::text, "
-        // The ttl as PostgreSQL stores it (months, days, microseconds), whatever IntervalStyle says.
-        "(extract(year FROM ttl) * 12 + extract(month FROM ttl))::int4::text, extract(day FROM ttl)::int4::text, "
-        "(extract(hour FROM ttl) * 3600000000 + extract(minute FROM ttl) * 60000000 "
-        "+ extract(microseconds FROM ttl))::int8::text FROM fstore.feature_views WHERE name = $1", {v.name});
-    if (rows.empty()) throw Error(ERRCODE_UNDEFINED_OBJECT, "feature view \"" + v.name + "\" does not exist");
-    auto& r = rows[0];
-    v.entity = *r[0];
-    v.relid = static_cast<Oid>(std::stoul(*r[1]));
-    v.key_column = *r[2];
-    v.ts_column = *r[3];
-    v.created_column = r[4].value_or("");
-    v.entity_key_type = static_cast<Oid>(std::stoul(*r[5]));
-    if (r[6]) v.ttl = fstore::Interval{std::stoi(*r[6]), std::stoi(*r[7]), std::stoll(*r[8])};
+    read_view_registry(v);
     auto known = std::find_if(entities.begin(), entities.end(), [&](auto& e) { return e->name == v.entity; });
     if (known == entities.end()) {
       auto e = std::make_unique<EntityPlan>();
       e->name = v.entity;
       e->join_key = v.key_column;
-      e->key_type = static_cast<Oid>(std::stoul(*r[5]));
+      e->key_type = v.entity_key_type;
       entities.push_back(std::move(e));
     }
   }

@@ -118,6 +118,10 @@ std::string entity_rows_query(const std::string& entity_rows);
 EntityRows read_entity_rows(const std::string& query, std::vector<std::unique_ptr<EntityPlan>>& entities,
                             const std::vector<FeaturePlan>& features, MemoryContext engine);
 
+// Fills a view's registry fields (entity, table, columns, ttl) from fstore.feature_views by its
+// name; 42704 when there is no such view.
+void read_view_registry(ViewPlan& v);
+
 // Opens a view's table (and its leaf partitions) for reading after the permission and RLS checks
 // PostgreSQL applies to a SELECT on it; binds its columns and the features' types.
 void open_view(ViewPlan& v, std::vector<FeaturePlan>& features);

@@ -46,3 +46,16 @@ GRANT EXECUTE ON FUNCTION
   fstore.create_api_token(text, text),
   fstore.revoke_api_token(text)
 TO fstore_admin;
+
+-- Statistics, drift and monitors (0.2.0): readers read them and compute drift (with their own
+-- rights on the view); writers store statistics snapshots; admins manage monitors; the syncing
+-- server runs them.
+GRANT SELECT ON fstore.statistics, fstore.monitors, fstore.monitor_results TO fstore_reader;
+GRANT EXECUTE ON FUNCTION fstore._statistics_pass(text, timestamptz, timestamptz),
+                          fstore.feature_drift(text, timestamptz, timestamptz, timestamptz, timestamptz),
+                          fstore._drift_metrics(regtype) TO fstore_reader;
+GRANT EXECUTE ON FUNCTION fstore.compute_statistics(text, timestamptz, timestamptz),
+                          fstore._store_statistics(text, timestamptz, timestamptz, jsonb) TO fstore_writer;
+GRANT EXECUTE ON FUNCTION fstore.create_monitor(text, text, text, float8, interval, interval, interval, text, text),
+                          fstore.drop_monitor(text) TO fstore_admin;
+GRANT EXECUTE ON FUNCTION fstore._run_due_monitor() TO fstore_sync;

@@ -19,6 +19,12 @@ BEGIN
     EXECUTE pg_catalog.format('ALTER %s %s OWNER TO fstore_owner',
                               CASE obj.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, obj.name);
   END LOOP;
+  -- Sequences of their own (those of serial columns moved with their tables above).
+  FOR obj IN SELECT c.oid::regclass AS name FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'fstore'::regnamespace AND c.relkind = 'S'
+                AND c.relowner <> 'fstore_owner'::regrole LOOP
+    EXECUTE pg_catalog.format('ALTER SEQUENCE %s OWNER TO fstore_owner', obj.name);
+  END LOOP;
   FOR obj IN SELECT t.oid::regtype AS name FROM pg_catalog.pg_type t
               WHERE t.typnamespace = 'fstore'::regnamespace AND t.typtype = 'c' AND t.typrelid = 0 LOOP
     EXECUTE pg_catalog.format('ALTER TYPE %s OWNER TO fstore_owner', obj.name);
