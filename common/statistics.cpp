@@ -170,6 +170,8 @@ uint64_t hash_double(double x) {
   return splitmix64(bits);
 }
 
+uint64_t hash_integer(int64_t x) { return splitmix64(static_cast<uint64_t>(x)); }
+
 uint64_t hash_bytes(std::string_view bytes) { return splitmix64(std::hash<std::string_view>{}(bytes)); }
 
 void DistinctCounter::add(uint64_t hash) {

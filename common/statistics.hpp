@@ -106,6 +106,7 @@ Histogram histogram(const Cdf& cdf, int bins = kHistogramBins);
 // 64-bit hashes of values for DistinctCounter and TopValues (splitmix64 finalizer).
 uint64_t hash_double(double x);  // -0 and 0 are one value, every NaN is one value
 uint64_t hash_bytes(std::string_view bytes);
+uint64_t hash_integer(int64_t x);
 
 // Distinct values by their 64-bit hashes: exact (a set of hashes; a collision among 100,000
 // values has probability below 1e-9) up to kExactLimit, then HyperLogLog with 2^14 registers
