@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
     sync_options.redis_url = cfg.redis_url;
     app.sync = std::make_unique<fstore::sync::SyncWorker>(sync_options);
     app.sync->start();
+    // Monitors run where the sync runs: on the leader (one at a time; a due time runs once).
+    fstore::sync::SyncWorker* sync = app.sync.get();
+    app.monitors = std::make_unique<MonitorRunner>(cfg.pg_url, [sync] { return sync->status().leader; });
+    app.monitors->start();
   } else {
     log_info("--no-sync: this process does not run the sync worker");
   }
@@ -129,6 +133,7 @@ int main(int argc, char** argv) {
   for (auto& t : pool) t.join();
   }  // the signal set and timer go before the io_context
 
+  if (app.monitors) app.monitors->stop();
   if (app.sync) app.sync->stop();
   app.registry->stop();
   app.pg->stop();

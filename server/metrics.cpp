@@ -17,6 +17,8 @@ const char* route_label(Route route) {
     case Route::groups: return "/groups";
     case Route::features: return "/features";
     case Route::feature_metadata: return "/features/{view}/{feature}/metadata";
+    case Route::statistics: return "/statistics/{view}";
+    case Route::monitoring: return "/monitoring";
     default: return "other";
   }
 }

@@ -16,7 +16,7 @@ namespace fstore::server {
 // The routes, as metric labels (the path templates of API.md).
 enum class Route : int {
   health, ready, metrics, entity_features, online_features, ingest, groups, features,
-  feature_metadata, other, count_
+  feature_metadata, statistics, monitoring, other, count_
 };
 const char* route_label(Route route);
 

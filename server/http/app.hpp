@@ -4,6 +4,7 @@
 
 #include "config.hpp"
 #include "metrics.hpp"
+#include "monitor/monitor_runner.hpp"
 #include "pg/pg_pool.hpp"
 #include "redis/redis_pipeline.hpp"
 #include "registry/registry_watcher.hpp"
@@ -30,6 +31,7 @@ struct App {
   std::unique_ptr<RegistryWatcher> registry;
   std::unique_ptr<TokenAuth> auth;
   std::unique_ptr<sync::SyncWorker> sync;  // null with --no-sync
+  std::unique_ptr<MonitorRunner> monitors;  // null with --no-sync
   online::FittedServiceCache transforms;   // fitted transformation states, per registry snapshot
   std::atomic<bool> draining{false};
 };

@@ -1,5 +1,6 @@
 // The handlers of every route, as plain functions of (app, request, respond).
 #include "http/app.hpp"
+#include "http/catalog_handlers.hpp"
 #include "http/route_match.hpp"
 #include "http/ingest_errors.hpp"
 #include "log.hpp"
@@ -115,7 +116,9 @@ void metrics(App& app, const RouteMatch&, Respond respond) {
         {"fstore_sync_redis_errors_total", "Redis errors of the sync worker.", "counter", static_cast<double>(s.redis_errors)},
     });
   }
-  HttpReply r = json_reply(200, app.metrics.render(extra), Route::metrics);
+  std::string text = app.metrics.render(extra);
+  if (app.monitors) text += app.monitors->prometheus_text();
+  HttpReply r = json_reply(200, std::move(text), Route::metrics);
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   respond(std::move(r));
 }
@@ -340,6 +343,8 @@ void dispatch(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>&
     case Route::entity_features: return entity_features(app, m, std::move(respond));
     case Route::online_features: return online_features(app, req, std::move(respond));
     case Route::ingest: return ingest(app, m, req, std::move(respond));
+    case Route::statistics: return statistics_route(app, m, std::move(respond));
+    case Route::monitoring: return monitoring_route(app, m, std::move(respond));
     default: return respond(error_reply(404, "not_found", "no such route", Route::other));
   }
 }

@@ -88,6 +88,8 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
   else if (n == 1 && seg[0] == "features") set(Route::features, "GET");
   else if (n == 1 && seg[0] == "get-online-features") set(Route::online_features, "POST");
   else if (n == 2 && seg[0] == "ingest") set(Route::ingest, "POST", {seg[1]});
+  else if (n == 2 && seg[0] == "statistics") set(Route::statistics, "GET", {seg[1]});
+  else if (n == 1 && seg[0] == "monitoring") set(Route::monitoring, "GET");
   else if (n == 3 && seg[0] == "features") set(Route::entity_features, "GET", {seg[1], seg[2]});
   else if (n == 4 && seg[0] == "features" && seg[3] == "metadata")
     set(Route::feature_metadata, "GET", {seg[1], seg[2]});
