@@ -68,6 +68,7 @@ class QuantileSketch {
   size_t capacity_;
   std::vector<std::vector<double>> levels_;  // levels_[0] unsorted; the others sorted
   std::vector<bool> keep_odd_;               // per level: which half the next halving keeps
+  std::vector<double> merge_buffer_;         // reused by compact()
   uint64_t count_ = 0;
   uint64_t rank_error_ = 0;
 };
