@@ -65,16 +65,27 @@ std::string format_timestamp_us(int64_t micros) {
   int64_t y;
   unsigned m, d;
   fstore::civil_from_days(days, y, m, d);
+  // Digits by hand: this runs once per answered cell, and snprintf's format parsing showed in
+  // the profile (issue 18). Years outside 0..9999 keep the printf form (%04lld).
   char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m, d,
-                        static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
-  std::string out(buf, static_cast<size_t>(n));
-  if (frac) {
-    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
-    out += buf;
+  char* p = buf;
+  auto two = [&p](unsigned v) { *p++ = static_cast<char>('0' + v / 10); *p++ = static_cast<char>('0' + v % 10); };
+  if (y >= 0 && y <= 9999) {
+    two(static_cast<unsigned>(y / 100));
+    two(static_cast<unsigned>(y % 100));
+  } else {
+    p += std::snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(y));
   }
-  out += 'Z';
-  return out;
+  *p++ = '-'; two(m); *p++ = '-'; two(d); *p++ = 'T';
+  two(static_cast<unsigned>(rem / 3600)); *p++ = ':';
+  two(static_cast<unsigned>(rem / 60 % 60)); *p++ = ':';
+  two(static_cast<unsigned>(rem % 60));
+  if (frac) {
+    *p++ = '.';
+    for (int64_t div = 100000; div > 0; div /= 10) *p++ = static_cast<char>('0' + frac / div % 10);
+  }
+  *p++ = 'Z';
+  return std::string(buf, static_cast<size_t>(p - buf));
 }
 
 bool parse_int64(std::string_view s, int64_t& out) {
