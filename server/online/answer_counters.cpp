@@ -15,11 +15,13 @@ const char* answer_status_label(AnswerStatus s) {
 }
 
 namespace {
-// This thread's shard: threads are numbered on first use.
-size_t shard_of_thread(size_t shards) {
-  static std::atomic<size_t> next{0};
-  thread_local size_t shard = next++ % shards;
-  return shard;
+std::atomic<size_t> next_shard{0};
+// This thread's shard (constant-initialized thread_local: no init guard on the hot path);
+// threads are numbered on first use.
+thread_local size_t thread_shard = SIZE_MAX;
+inline size_t shard_of_thread(size_t shards) {
+  if (thread_shard == SIZE_MAX) thread_shard = next_shard++ % shards;
+  return thread_shard;
 }
 }  // namespace
 

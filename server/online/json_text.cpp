@@ -34,13 +34,26 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// True when `s` is exactly one JSON number (RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?),
+// checked by hand: nlohmann's accept converts the number with strtod, which showed in the profile.
+static bool is_json_number(std::string_view s) {
+  size_t i = 0, n = s.size();
+  auto digits = [&] { size_t start = i; while (i < n && s[i] >= '0' && s[i] <= '9') ++i; return i > start; };
+  if (i < n && s[i] == '-') ++i;
+  if (i < n && s[i] == '0') ++i;
+  else if (!(i < n && s[i] >= '1' && s[i] <= '9' && digits())) return false;
+  if (i < n && s[i] == '.') { ++i; if (!digits()) return false; }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == n;
+}
+
 void append_json_fragment(std::string& out, std::string_view fragment) {
   // Fast paths for what to_jsonb writes most: plain numbers, true/false/null.
-  bool simple = !fragment.empty();
-  for (char c : fragment)
-    if (!((c >= '0' && c <= '9') || c == '-' || c == '.' || c == 'e' || c == 'E' || c == '+')) { simple = false; break; }
-  if (simple && (fragment[0] == '-' || (fragment[0] >= '0' && fragment[0] <= '9')) &&
-      nlohmann::json::accept(fragment)) {
+  if (is_json_number(fragment)) {
     out.append(fragment);
     return;
   }
