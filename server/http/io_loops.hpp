@@ -1,6 +1,6 @@
 // The I/O threads: one io_context per thread, each run by exactly that thread. A connection, its
 // handlers and the Redis pipeline it submits to live on one loop, so a lookup never crosses
-// threads and needs no strand (docs/http-api.md, "Threads"; issue 18).
+// threads and needs no strand (docs/operations.md, "The read path"; issue 18).
 #pragma once
 
 #include <boost/asio/executor_work_guard.hpp>
