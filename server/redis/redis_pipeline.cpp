@@ -109,9 +109,10 @@ void RedisPipeline::enqueue(std::string& commands, size_t count, RedisCallback& 
 void RedisPipeline::schedule_flush() {
   if (writing_now_ || flush_posted_) return;
   flush_posted_ = true;
-  net::post(loop_, [self = shared_from_this(), gen = generation_] {
+  net::post(loop_, [self = shared_from_this()] {
     self->flush_posted_ = false;
-    if (gen != self->generation_ || self->writing_now_ || self->out_.empty()) return;
+    // fail() empties out_, so what is queued now belongs to the current connection.
+    if (!self->connected_ || self->writing_now_ || self->out_.empty()) return;
     self->do_write();
   });
 }
