@@ -15,7 +15,14 @@
 #    bucketize, onehot with 20 categories and label; state fitted by a training set before the
 #    server starts): without and with "transform": "latest", alternating, RUNS runs each at RATE;
 #    medians of p50, p99, p99.9 and the ratio of the p99s (goal <= 1.10).
-# CASES picks the parts: "get" (3), "batch" (4), "transform" (5); default all.
+# 6. (issue 18) CPU per lookup, in one run: single-entity GET with wrk -t1 -c$CONNS, the server's
+#    CPU (utime + stime of /proc/PID/stat) and Redis's (INFO cpu) over the requests wrk counted,
+#    against redis-benchmark HGETALL of the same key on the same Redis (its rate and Redis's CPU
+#    per command); medians of RUNS; prints server CPU per lookup / Redis CPU per HGETALL (goal
+#    <= 1.0) and fstore / redis-benchmark throughput (goal >= 0.8). Also the server's CPU per
+#    batch request (100 entities x 4 features) at RATE. Load averages before and after. With
+#    PERF_OUT=FILE, then `perf record -g` of the server under the same GET load into FILE.
+# CASES picks the parts: "get" (3), "batch" (4), "transform" (5), "cpu" (6); default all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,7 +33,7 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-200}
 LOAD_SECONDS=${LOAD_SECONDS:-20}
 ENTITIES=${ENTITIES:-100000}
-CASES=${CASES:-"get batch transform"}
+CASES=${CASES:-"get batch transform cpu"}
 has_case() { [[ " $CASES " == *" $1 "* ]]; }
 H=tests/harness/stack.sh
 
@@ -155,5 +162,52 @@ if has_case transform; then
   done
   echo "$line"
   echo "== p99 transform/raw = $(awk -v a="${P[transform.p99.m]}" -v b="${P[raw.p99.m]}" 'BEGIN { printf "%.3f", a / b }') (goal <= 1.10)"
+fi
+if has_case cpu; then
+  # CPU µs of a process so far (utime + stime, clock ticks), of Redis so far (INFO cpu, seconds).
+  TICK=$(getconf CLK_TCK)
+  proc_cpu_us() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.0f", ($12 + $13) * 1e6 / t }' "/proc/$1/stat"; }
+  redis_cpu_us() {
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info cpu | tr -d '\r' |
+      awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.0f", s * 1e6 }'
+  }
+  per() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+  echo "== CPU per lookup (issue 18): GET /features/bench_stats/$KEY with wrk -t1 -c$CONNS -d${DURATION}s, redis-benchmark -c $CONNS HGETALL, alternating"
+  echo "load before: $(uptime)"
+  C_S=(); C_RL=(); C_RB=(); C_F=(); C_R=()
+  for run in $(seq 1 "$RUNS"); do
+    s0=$(proc_cpu_us "$SERVER_PID"); r0=$(redis_cpu_us)
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$HTTP_PORT/features/bench_stats/$KEY")
+    s1=$(proc_cpu_us "$SERVER_PID"); r1=$(redis_cpu_us)
+    n=$(awk '/requests in/ { print $1 }' <<<"$out"); f=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+    nb=$((DURATION * 60000))
+    r2=$(redis_cpu_us)
+    rb=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CONNS" -n "$nb" -q HGETALL "fstore:v1:bench_stats:$KEY" |
+           tr '\r' '\n' | awk '/requests per second/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) v = $i } END { print v }')
+    r3=$(redis_cpu_us)
+    cs=$(per $((s1 - s0)) "$n"); crl=$(per $((r1 - r0)) "$n"); crb=$(per $((r3 - r2)) "$nb")
+    echo "run $run: fstore $f req/s ($n lookups): server ${cs} µs/lookup, Redis ${crl} µs/lookup;" \
+         "redis-benchmark HGETALL $rb req/s: Redis ${crb} µs/command"
+    C_S+=("$cs"); C_RL+=("$crl"); C_RB+=("$crb"); C_F+=("$f"); C_R+=("$rb")
+  done
+  m() { printf '%s\n' "$@" | median; }
+  MS=$(m "${C_S[@]}"); MRL=$(m "${C_RL[@]}"); MRB=$(m "${C_RB[@]}"); MF=$(m "${C_F[@]}"); MR=$(m "${C_R[@]}")
+  echo "== median of $RUNS: server $MS µs/lookup, Redis $MRL µs/lookup under fstore, Redis $MRB µs/HGETALL under redis-benchmark;" \
+       "fstore $MF req/s, redis-benchmark $MR req/s"
+  echo "== ratio server CPU per lookup / Redis CPU per HGETALL = $(per "$MS" "$MRB") (goal <= 1.0)"
+  echo "== ratio fstore / redis-benchmark throughput at $CONNS connections = $(per "$MF" "$MR") (goal >= 0.8)"
+  s0=$(proc_cpu_us "$SERVER_PID"); r0=$(redis_cpu_us)
+  out=$(load "$WORK/bodies.jsonl")
+  s1=$(proc_cpu_us "$SERVER_PID"); r1=$(redis_cpu_us)
+  n=$(sed -n 's/^requests=\([0-9]*\).*/\1/p' <<<"$out")
+  echo "== batch, 100 entities x 4 features at $RATE req/s: $(tail -n 1 <<<"$out"); server $(per $((s1 - s0)) "$n") µs/request, Redis $(per $((r1 - r0)) "$n") µs/request"
+  if [ -n "${PERF_OUT:-}" ]; then  # a profile of the server under the same GET load (not measured)
+    perf record ${PERF_ARGS:--g -F 2000} -p "$SERVER_PID" -o "$PERF_OUT" -- sleep "$DURATION" >/dev/null 2>&1 &
+    PERF_PID=$!
+    n=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$HTTP_PORT/features/bench_stats/$KEY" | awk '/requests in/ { print $1 }')
+    wait "$PERF_PID" || true
+    echo "== profile of $n lookups written to $PERF_OUT (perf report -i $PERF_OUT --no-children)"
+  fi
+  echo "load after: $(uptime)"
 fi
 echo "== server metrics: $(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^fstore_(redis|pg)_errors_total')"

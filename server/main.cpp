@@ -3,6 +3,7 @@
 // (in-flight requests drained), 2 for bad options, 1 when it cannot listen.
 #include "config.hpp"
 #include "http/app.hpp"
+#include "http/io_loops.hpp"
 #include "http/server.hpp"
 #include "log.hpp"
 
@@ -58,8 +59,10 @@ int main(int argc, char** argv) {
   const Config& cfg = app.config;
   int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   // Declared after App: destroyed first, with every pending handler (sessions use App).
-  auto ioc_owner = std::make_unique<net::io_context>(threads);
-  net::io_context& ioc = *ioc_owner;
+  // One io_context per thread (http/io_loops.hpp); loop 0 also runs the signals and drain timer.
+  auto loops_owner = std::make_unique<IoLoops>(threads);
+  IoLoops& loops = *loops_owner;
+  net::io_context& ioc = loops.at(0);
 
   if (cfg.no_auth)
     log_warn("*** --no-auth: AUTHENTICATION IS OFF. Anyone who can reach " + cfg.listen_host + ":" +
@@ -69,9 +72,10 @@ int main(int argc, char** argv) {
   app.auth = std::make_unique<TokenAuth>(*app.pg, app.metrics, std::chrono::milliseconds(cfg.token_cache_ms));
   TokenAuth* auth = app.auth.get();
   app.registry = std::make_unique<RegistryWatcher>(cfg.pg_url, app.metrics, [auth] { auth->clear(); });
-  app.redis = std::make_unique<RedisClient>(ioc, endpoint, cfg.redis_connections, app.metrics,
+  app.registry->on_snapshot([&app](const Registry& r) { app.answers.index(r); });
+  app.redis = std::make_unique<RedisClient>(loops, endpoint, cfg.redis_connections, app.metrics,
                                             std::chrono::milliseconds(cfg.redis_timeout_ms));
-  auto server_owner = std::make_unique<HttpServer>(ioc, app);
+  auto server_owner = std::make_unique<HttpServer>(loops, app);
   HttpServer& server = *server_owner;
   try {
     server.listen(cfg.listen_host, cfg.listen_port);
@@ -109,7 +113,7 @@ int main(int argc, char** argv) {
       if (server.open_connections() > 0)
         log_warn("drain timeout: closing " + std::to_string(server.open_connections()) + " connections");
       app.redis->stop();
-      ioc.stop();
+      loops.stop();
       return;
     }
     drain_timer.expires_after(std::chrono::milliseconds(20));
@@ -127,10 +131,7 @@ int main(int argc, char** argv) {
   log_info("listening on http://" + cfg.listen_host + ":" + std::to_string(cfg.listen_port) + " with " +
            std::to_string(threads) + " threads; PostgreSQL " + redact_url(cfg.pg_url) + ", Redis " +
            redact_url(cfg.redis_url));
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
+  loops.run();
   }  // the signal set and timer go before the io_context
 
   if (app.monitors) app.monitors->stop();
@@ -140,7 +141,7 @@ int main(int argc, char** argv) {
   // I/O objects before their io_context; the io_context (and the handlers it still holds) before App.
   app.redis.reset();
   server_owner.reset();
-  ioc_owner.reset();
+  loops_owner.reset();
   log_info("stopped");
   return 0;
 }

@@ -5,6 +5,7 @@
 #include "config.hpp"
 #include "metrics.hpp"
 #include "monitor/monitor_runner.hpp"
+#include "online/answer_counters.hpp"
 #include "pg/pg_pool.hpp"
 #include "redis/redis_pipeline.hpp"
 #include "registry/registry_watcher.hpp"
@@ -33,6 +34,7 @@ struct App {
   std::unique_ptr<sync::SyncWorker> sync;  // null with --no-sync
   std::unique_ptr<MonitorRunner> monitors;  // null with --no-sync
   online::FittedServiceCache transforms;   // fitted transformation states, per registry snapshot
+  AnswerCounters answers;                  // serving quality per feature and status (/metrics)
   std::atomic<bool> draining{false};
 };
 

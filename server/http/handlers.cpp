@@ -116,7 +116,7 @@ void metrics(App& app, const RouteMatch&, Respond respond) {
         {"fstore_sync_redis_errors_total", "Redis errors of the sync worker.", "counter", static_cast<double>(s.redis_errors)},
     });
   }
-  std::string text = app.metrics.render(extra);
+  std::string text = app.metrics.render(extra) + app.answers.render();
   if (app.monitors) text += app.monitors->prometheus_text();
   HttpReply r = json_reply(200, std::move(text), Route::metrics);
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -199,11 +199,12 @@ void entity_features(App& app, const RouteMatch& m, Respond respond) {
   if (!key_text) return respond(error_reply(400, "invalid_entity_key", error, route));
   std::string command = hmget_command(redis_key(v->name, *key_text), wanted);
   app.redis->submit(std::move(command), 1,
-      [reg, v, key = *key_text, wanted = std::move(wanted), respond](bool ok, std::vector<RedisValue>&& replies, const std::string& err) {
+      [reg, v, key = *key_text, wanted = std::move(wanted), respond, answers = &app.answers](
+          bool ok, std::vector<RedisValue>&& replies, const std::string& err) {
         if (!ok) return respond(error_reply(503, "redis_unavailable", err, route));
         if (replies.size() != 1 || replies[0].type == RedisValue::Type::error)
           return respond(error_reply(503, "redis_error", replies.empty() ? "no reply" : replies[0].str, route));
-        auto body = encode_entity_response(*v, key, wanted, replies[0], now_us());
+        auto body = encode_entity_response(*v, key, wanted, replies[0], now_us(), answers);
         if (!body)
           return respond(error_reply(404, "not_found", "entity '" + key.substr(0, 200) + "' not found in feature view '" + v->name + "'", route));
         HttpReply r = json_reply(200, std::move(*body), route);
@@ -224,11 +225,11 @@ void online_features(App& app, const std::shared_ptr<HttpRequest>& req, Respond 
   Limits limits{app.config.max_entities, app.config.max_features};
   if (auto err = plan_online_request(app.registry->current(), req->body, limits, *plan))
     return respond(error_reply(err->status, err->code, err->message, route));
-  auto finish = [plan, respond](bool ok, std::vector<RedisValue>&& replies, const std::string& err) {
+  auto finish = [plan, respond, answers = &app.answers](bool ok, std::vector<RedisValue>&& replies, const std::string& err) {
     if (!ok) return respond(error_reply(503, "redis_unavailable", err, route));
     std::optional<std::string> body;
     try {
-      body = encode_online_response(*plan, replies, now_us());
+      body = encode_online_response(*plan, replies, now_us(), answers);
     } catch (const fstore::transform::UnknownCategory& e) {
       return respond(error_reply(422, "unknown_category", e.what(), route));
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "http/app.hpp"
+#include "http/io_loops.hpp"
 
 #include <boost/asio.hpp>
 
@@ -17,9 +18,15 @@ namespace fstore::server {
 
 class Session;
 
+// The HTTP/1.x bytes of `reply` into `out` (cleared first): status line, Server, Content-Type,
+// the reply's headers (CR/LF in them become spaces), Connection as `keep` asks for `version`
+// (10 or 11), Content-Length and the body.
+void serialize_response(const HttpReply& reply, unsigned version, bool keep, std::string& out);
+
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& ioc, App& app);
+  // Accepts on loop 0 and hands each connection to the next loop, where it stays.
+  HttpServer(IoLoops& loops, App& app);
   // Binds and listens; throws std::runtime_error with the reason when it cannot.
   void listen(const std::string& host, uint16_t port);
   void start();
@@ -37,10 +44,11 @@ class HttpServer {
  private:
   void do_accept();
 
-  boost::asio::io_context& ioc_;
+  IoLoops& loops_;
   App& app_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer retry_timer_;
+  boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, boost::asio::io_context::executor_type> acceptor_;
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+                                    boost::asio::io_context::executor_type> retry_timer_;
   std::shared_ptr<SessionList> sessions_ = std::make_shared<SessionList>();
 };
 

@@ -34,13 +34,26 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// True when `s` is exactly one JSON number (RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?),
+// checked by hand: nlohmann's accept converts the number with strtod, which showed in the profile.
+static bool is_json_number(std::string_view s) {
+  size_t i = 0, n = s.size();
+  auto digits = [&] { size_t start = i; while (i < n && s[i] >= '0' && s[i] <= '9') ++i; return i > start; };
+  if (i < n && s[i] == '-') ++i;
+  if (i < n && s[i] == '0') ++i;
+  else if (!(i < n && s[i] >= '1' && s[i] <= '9' && digits())) return false;
+  if (i < n && s[i] == '.') { ++i; if (!digits()) return false; }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == n;
+}
+
 void append_json_fragment(std::string& out, std::string_view fragment) {
   // Fast paths for what to_jsonb writes most: plain numbers, true/false/null.
-  bool simple = !fragment.empty();
-  for (char c : fragment)
-    if (!((c >= '0' && c <= '9') || c == '-' || c == '.' || c == 'e' || c == 'E' || c == '+')) { simple = false; break; }
-  if (simple && (fragment[0] == '-' || (fragment[0] >= '0' && fragment[0] <= '9')) &&
-      nlohmann::json::accept(fragment)) {
+  if (is_json_number(fragment)) {
     out.append(fragment);
     return;
   }
@@ -65,16 +78,27 @@ std::string format_timestamp_us(int64_t micros) {
   int64_t y;
   unsigned m, d;
   fstore::civil_from_days(days, y, m, d);
+  // Digits by hand: this runs once per answered cell, and snprintf's format parsing showed in
+  // the profile (issue 18). Years outside 0..9999 keep the printf form (%04lld).
   char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m, d,
-                        static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
-  std::string out(buf, static_cast<size_t>(n));
-  if (frac) {
-    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
-    out += buf;
+  char* p = buf;
+  auto two = [&p](unsigned v) { *p++ = static_cast<char>('0' + v / 10); *p++ = static_cast<char>('0' + v % 10); };
+  if (y >= 0 && y <= 9999) {
+    two(static_cast<unsigned>(y / 100));
+    two(static_cast<unsigned>(y % 100));
+  } else {
+    p += std::snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(y));
   }
-  out += 'Z';
-  return out;
+  *p++ = '-'; two(m); *p++ = '-'; two(d); *p++ = 'T';
+  two(static_cast<unsigned>(rem / 3600)); *p++ = ':';
+  two(static_cast<unsigned>(rem / 60 % 60)); *p++ = ':';
+  two(static_cast<unsigned>(rem % 60));
+  if (frac) {
+    *p++ = '.';
+    for (int64_t div = 100000; div > 0; div /= 10) *p++ = static_cast<char>('0' + frac / div % 10);
+  }
+  *p++ = 'Z';
+  return std::string(buf, static_cast<size_t>(p - buf));
 }
 
 bool parse_int64(std::string_view s, int64_t& out) {

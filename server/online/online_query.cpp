@@ -6,6 +6,7 @@
 #include "names.hpp"
 #include "time_rule.hpp"
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -290,12 +291,14 @@ Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<fstore
   const auto& el = reply.elements;
   int64_t event_us = 0;
   if (el.empty() || el[0].type != RedisValue::Type::string || !parse_int64(el[0].str, event_us))
-    return Cell{"NOT_FOUND", {}, 0};
-  if (i + 1 >= el.size() || el[i + 1].type != RedisValue::Type::string) return Cell{"NOT_FOUND", {}, 0};
+    return Cell{"NOT_FOUND", AnswerStatus::not_found, {}, 0};
+  if (i + 1 >= el.size() || el[i + 1].type != RedisValue::Type::string)
+    return Cell{"NOT_FOUND", AnswerStatus::not_found, {}, 0};
   std::string_view v = el[i + 1].str;
-  if (v == "null") return Cell{"NULL_VALUE", {}, event_us};
-  if (ttl && outside_max_age(event_us, *ttl, now_us)) return Cell{"OUTSIDE_MAX_AGE", v, event_us};
-  return Cell{"PRESENT", v, event_us};
+  if (v == "null") return Cell{"NULL_VALUE", AnswerStatus::null_value, {}, event_us};
+  if (ttl && outside_max_age(event_us, *ttl, now_us))
+    return Cell{"OUTSIDE_MAX_AGE", AnswerStatus::outside_max_age, v, event_us};
+  return Cell{"PRESENT", AnswerStatus::present, v, event_us};
 }
 
 namespace {
@@ -305,7 +308,7 @@ bool is_hmget_reply(const RedisValue& r) { return r.type == RedisValue::Type::ar
 }  // namespace
 
 std::optional<std::string> encode_online_response(const OnlinePlan& plan, const std::vector<RedisValue>& replies,
-                                                  int64_t now_us) {
+                                                  int64_t now_us, AnswerCounters* answers) {
   if (replies.size() != plan.command_count()) return std::nullopt;
   for (const auto& r : replies) if (!is_hmget_reply(r)) return std::nullopt;
   // Position of each feature inside its group's HMGET (after @event_ts) and the group's first reply.
@@ -400,6 +403,12 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
   };
   for (size_t f = 0; f < plan.features.size(); ++f) {
     evaluate(f);
+    if (answers) {  // counted here, once per cell: a transformed feature was evaluated twice
+      std::array<uint64_t, kAnswerStatuses> n{};
+      for (size_t r = 0; r < plan.rows; ++r) ++n[static_cast<size_t>(cells[r].kind)];
+      for (size_t k = 0; k < kAnswerStatuses; ++k)
+        answers->add(plan.features[f].feature->answer_slot, static_cast<AnswerStatus>(k), n[k]);
+    }
     format_statuses();
     if (transformed[f].empty()) {  // the raw value
       if (!first) out += ',';
@@ -431,11 +440,15 @@ std::optional<std::string> encode_online_response(const OnlinePlan& plan, const 
 
 std::optional<std::string> encode_entity_response(const FeatureView& view, const std::string& key_text,
                                                   const std::vector<const Feature*>& features,
-                                                  const RedisValue& reply, int64_t now_us) {
+                                                  const RedisValue& reply, int64_t now_us,
+                                                  AnswerCounters* answers) {
   int64_t event_us = 0;
   if (reply.type != RedisValue::Type::array || reply.elements.empty() ||
-      reply.elements[0].type != RedisValue::Type::string || !parse_int64(reply.elements[0].str, event_us))
+      reply.elements[0].type != RedisValue::Type::string || !parse_int64(reply.elements[0].str, event_us)) {
+    if (answers)
+      for (const auto* f : features) answers->add(f->answer_slot, AnswerStatus::not_found);
     return std::nullopt;
+  }
   std::string out = "{\"view\":";
   append_json_string(out, view.name);
   out += ",\"entity_key\":";
@@ -446,6 +459,7 @@ std::optional<std::string> encode_entity_response(const FeatureView& view, const
   std::vector<std::string> warnings;
   for (size_t i = 0; i < features.size(); ++i) {
     Cell c = evaluate_cell(reply, i, view.ttl, now_us);
+    if (answers) answers->add(features[i]->answer_slot, c.kind);
     if (i) { out += ','; statuses += ','; }
     append_json_string(out, features[i]->name);
     out += ':';

@@ -3,6 +3,7 @@
 // responses of GET /features/{view}/{entity_key} and POST /get-online-features.
 #pragma once
 
+#include "online/answer_counters.hpp"
 #include "redis/redis_pipeline.hpp"
 #include "registry/registry.hpp"
 #include "transform/fitted_service.hpp"
@@ -99,9 +100,10 @@ std::optional<ApiError> plan_online_request(std::shared_ptr<const Registry> regi
 // fitted service, each transformed feature's column is replaced by its output columns, computed
 // by common/transform.cpp from the same inputs a training set sees (a value not found or outside
 // the ttl is NULL there too), and metadata.transform_version names the version; throws
-// transform::UnknownCategory where a spec refuses unseen categories.
+// transform::UnknownCategory where a spec refuses unseen categories. With `answers`, counts each
+// cell's status per feature (once per cell, also for a transformed feature).
 std::optional<std::string> encode_online_response(const OnlinePlan& plan, const std::vector<RedisValue>& replies,
-                                                  int64_t now_us);
+                                                  int64_t now_us, AnswerCounters* answers = nullptr);
 
 // HMGET arguments for one entity of one view: key, @event_ts, then the features' names.
 std::string hmget_command(const std::string& key, const std::vector<const Feature*>& features);
@@ -109,6 +111,7 @@ std::string hmget_command(const std::string& key, const std::vector<const Featur
 // One cell: status, value fragment and event time.
 struct Cell {
   const char* status;
+  AnswerStatus kind;
   std::string_view value;  // JSON fragment; empty means null
   int64_t event_us;        // 0 when not found
 };
@@ -120,10 +123,12 @@ Cell evaluate_cell(const RedisValue& reply, size_t i, const std::optional<fstore
 // `now_unix_us`: event < now - ttl, computed in UTC by fstore::add_interval_utc.
 bool outside_max_age(int64_t event_unix_us, const fstore::Interval& ttl, int64_t now_unix_us);
 
-// The body of GET /features/{view}/{entity_key}; nullopt when the entity is not in Redis.
+// The body of GET /features/{view}/{entity_key}; nullopt when the entity is not in Redis. With
+// `answers`, counts each feature's status (NOT_FOUND for every feature when the entity is missing).
 std::optional<std::string> encode_entity_response(const FeatureView& view, const std::string& key_text,
                                                   const std::vector<const Feature*>& features,
-                                                  const RedisValue& reply, int64_t now_us);
+                                                  const RedisValue& reply, int64_t now_us,
+                                                  AnswerCounters* answers = nullptr);
 
 // The error body {"error": {"code", "message"}}.
 std::string error_body(const std::string& code, const std::string& message);

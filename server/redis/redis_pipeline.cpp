@@ -4,6 +4,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
+
 
 namespace fstore::server {
 
@@ -11,16 +13,24 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 void append_command(std::string& out, const std::vector<std::string_view>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto a : args) { argv.push_back(a.data()); lens.push_back(a.size()); }
-  char* cmd = nullptr;
-  int len = redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
-  if (len < 0 || !cmd) throw std::bad_alloc();
-  out.append(cmd, static_cast<size_t>(len));
-  redisFreeCommand(cmd);
+  // RESP by hand (*argc, then $len and the bytes of each argument): hiredis's
+  // redisFormatCommandArgv formats lengths with sprintf and allocates, which showed in the profile.
+  size_t size = 16;
+  for (auto a : args) size += a.size() + 24;
+  out.reserve(out.size() + size);
+  auto number = [&out](char tag, size_t n) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, n);
+    out += tag;
+    out.append(buf, static_cast<size_t>(r.ptr - buf));
+    out += "\r\n";
+  };
+  number('*', args.size());
+  for (auto a : args) {
+    number('$', a.size());
+    out.append(a.data(), a.size());
+    out += "\r\n";
+  }
 }
 
 namespace {
@@ -45,8 +55,8 @@ RedisValue convert(const redisReply* r) {
 
 RedisPipeline::RedisPipeline(net::io_context& ioc, RedisEndpoint endpoint, Metrics& metrics,
                              std::chrono::milliseconds timeout)
-    : ioc_(ioc), strand_(net::make_strand(ioc)), socket_(strand_), resolver_(strand_),
-      reconnect_timer_(strand_), watchdog_(strand_), endpoint_(std::move(endpoint)), metrics_(metrics),
+    : ioc_(ioc), loop_(ioc.get_executor()), socket_(loop_), resolver_(loop_),
+      reconnect_timer_(loop_), watchdog_(loop_), endpoint_(std::move(endpoint)), metrics_(metrics),
       timeout_(timeout), reader_(redisReaderCreate()), read_buf_(64 * 1024) {}
 
 RedisPipeline::~RedisPipeline() {
@@ -59,14 +69,14 @@ std::string RedisPipeline::last_error() const {
 }
 
 void RedisPipeline::start() {
-  net::dispatch(strand_, [self = shared_from_this()] {
+  net::dispatch(loop_, [self = shared_from_this()] {
     self->do_resolve();
     self->start_watchdog();
   });
 }
 
 void RedisPipeline::stop() {
-  net::dispatch(strand_, [self = shared_from_this()] {
+  net::dispatch(loop_, [self = shared_from_this()] {
     self->stopped_ = true;
     self->reconnect_timer_.cancel();
     self->watchdog_.cancel();
@@ -76,16 +86,34 @@ void RedisPipeline::stop() {
 }
 
 void RedisPipeline::submit(std::string commands, size_t count, RedisCallback done) {
-  net::post(strand_, [self = shared_from_this(), commands = std::move(commands), count,
-                      done = std::move(done)]() mutable {
-    if (!self->connected_ || self->stopped_) {
-      done(false, {}, "Redis is not reachable");
-      return;
-    }
-    self->out_ += commands;
-    self->pending_.push_back(Pending{count, std::move(done), {}, std::chrono::steady_clock::now()});
-    self->pending_.back().replies.reserve(count);
-    if (!self->writing_now_) self->do_write();
+  if (loop_.running_in_this_thread()) return enqueue(commands, count, done);
+  net::post(loop_, [self = shared_from_this(), commands = std::move(commands), count,
+                      done = std::move(done)]() mutable { self->enqueue(commands, count, done); });
+}
+
+// On the loop: appends the commands and their completion, then makes sure a flush follows.
+void RedisPipeline::enqueue(std::string& commands, size_t count, RedisCallback& done) {
+  if (!connected_ || stopped_) {
+    done(false, {}, "Redis is not reachable");
+    return;
+  }
+  out_ += commands;
+  pending_.push_back(Pending{count, std::move(done), {}, std::chrono::steady_clock::now()});
+  pending_.back().replies.reserve(count);
+  schedule_flush();
+}
+
+// Writes what is queued after the handlers that are ready now (other sessions' requests read in
+// the same wake-up) have queued theirs too: one write for all of them. A write in flight flushes
+// the rest when it ends.
+void RedisPipeline::schedule_flush() {
+  if (writing_now_ || flush_posted_) return;
+  flush_posted_ = true;
+  net::post(loop_, [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    // fail() empties out_, so what is queued now belongs to the current connection.
+    if (!self->connected_ || self->writing_now_ || self->out_.empty()) return;
+    self->do_write();
   });
 }
 
@@ -94,12 +122,12 @@ void RedisPipeline::do_resolve() {
   if (stopped_) return;
   auto gen = ++generation_;
   resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
-      net::bind_executor(strand_, [self = shared_from_this(), gen](const boost::system::error_code& ec,
+      net::bind_executor(loop_, [self = shared_from_this(), gen](const boost::system::error_code& ec,
                                                                    tcp::resolver::results_type results) {
         if (gen != self->generation_) return;
         if (ec) return self->on_connect(ec);
         net::async_connect(self->socket_, results,
-            net::bind_executor(self->strand_, [self, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
+            net::bind_executor(self->loop_, [self, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
               if (gen != self->generation_) return;
               self->on_connect(ec2);
             }));
@@ -160,7 +188,7 @@ void RedisPipeline::do_write() {
   writing_.swap(out_);
   writing_now_ = true;
   net::async_write(socket_, net::buffer(writing_),
-      net::bind_executor(strand_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t) {
+      net::bind_executor(loop_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t) {
         if (gen != self->generation_) return;
         self->writing_now_ = false;
         if (ec) return self->fail("Redis write failed: " + ec.message());
@@ -170,7 +198,7 @@ void RedisPipeline::do_write() {
 
 void RedisPipeline::do_read() {
   socket_.async_read_some(net::buffer(read_buf_),
-      net::bind_executor(strand_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t n) {
+      net::bind_executor(loop_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t n) {
         if (gen != self->generation_) return;
         self->on_read(ec, n);
       }));
@@ -232,7 +260,7 @@ void RedisPipeline::fail(const std::string& error) {
 void RedisPipeline::schedule_reconnect() {
   if (stopped_) return;
   reconnect_timer_.expires_after(std::chrono::milliseconds(500));
-  reconnect_timer_.async_wait(net::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& ec) {
+  reconnect_timer_.async_wait(net::bind_executor(loop_, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || self->stopped_) return;
     self->do_resolve();
   }));
@@ -242,7 +270,7 @@ void RedisPipeline::schedule_reconnect() {
 void RedisPipeline::start_watchdog() {
   auto period = std::max(std::chrono::milliseconds(5), timeout_ / 4);
   watchdog_.expires_after(period);
-  watchdog_.async_wait(net::bind_executor(strand_, [self = shared_from_this()](const boost::system::error_code& ec) {
+  watchdog_.async_wait(net::bind_executor(loop_, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || self->stopped_) return;
     if (self->connected_ && !self->pending_.empty() &&
         std::chrono::steady_clock::now() - self->pending_.front().since > self->timeout_)
@@ -251,17 +279,29 @@ void RedisPipeline::start_watchdog() {
   }));
 }
 
-RedisClient::RedisClient(net::io_context& ioc, const RedisEndpoint& endpoint, int connections,
-                         Metrics& metrics, std::chrono::milliseconds timeout) {
-  for (int i = 0; i < connections; ++i)
-    pipelines_.push_back(std::make_shared<RedisPipeline>(ioc, endpoint, metrics, timeout));
+RedisClient::RedisClient(IoLoops& loops, const RedisEndpoint& endpoint, int connections,
+                         Metrics& metrics, std::chrono::milliseconds timeout)
+    : by_loop_(loops.size()) {
+  size_t n = std::max(static_cast<size_t>(std::max(connections, 1)), loops.size());
+  for (size_t i = 0; i < n; ++i) {
+    pipelines_.push_back(std::make_shared<RedisPipeline>(loops.at(i % loops.size()), endpoint, metrics, timeout));
+    by_loop_[i % loops.size()].push_back(pipelines_.back().get());
+  }
 }
 
 void RedisClient::start() { for (auto& p : pipelines_) p->start(); }
 void RedisClient::stop() { for (auto& p : pipelines_) p->stop(); }
 
 void RedisClient::submit(std::string commands, size_t count, RedisCallback done) {
-  // Prefer a connected pipeline, starting from the round-robin position.
+  // A connected pipeline of the caller's loop: no thread hand-off.
+  if (int loop = IoLoops::current(); loop >= 0 && static_cast<size_t>(loop) < by_loop_.size()) {
+    const auto& local = by_loop_[static_cast<size_t>(loop)];
+    size_t k = local.size() == 1 ? 0 : next_++ % local.size();
+    for (size_t i = 0; i < local.size(); ++i)
+      if (auto* p = local[(k + i) % local.size()]; p->connected())
+        return p->submit(std::move(commands), count, std::move(done));
+  }
+  // Else any connected pipeline, starting from the round-robin position.
   size_t n = pipelines_.size();
   size_t start = next_++ % n;
   for (size_t i = 0; i < n; ++i) {

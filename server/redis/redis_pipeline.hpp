@@ -1,9 +1,12 @@
 // The read path's Redis client: a few connections, each pipelining the commands of every session
 // that uses it. Sessions submit a batch of commands with a completion; the connection appends it to
-// one output buffer that goes out in a single write while the previous write is in flight, and
-// hands replies back in order (hiredis formats commands and parses replies; Boost.Asio does I/O).
+// one output buffer that goes out in a single write once the handlers ready now have run (or when
+// the write in flight ends), and hands replies back in order (hiredis formats commands and parses
+// replies; Boost.Asio does I/O). Each connection lives on one I/O loop (http/io_loops.hpp) and a
+// session uses a connection of its own loop, so a lookup never crosses threads.
 #pragma once
 
+#include "http/io_loops.hpp"
 #include "metrics.hpp"
 #include "redis/redis_url.hpp"
 
@@ -44,7 +47,8 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
 
   void start();
   void stop();
-  // Queues `count` commands (already in RESP in `commands`); `done` runs on this connection's strand.
+  // Queues `count` commands (already in RESP in `commands`); `done` runs on this connection's loop
+  // (at once, on the caller's stack, when called there and Redis is not connected).
   void submit(std::string commands, size_t count, RedisCallback done);
   bool connected() const { return connected_.load(); }
   std::string last_error() const;
@@ -56,6 +60,8 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
     std::vector<RedisValue> replies;
     std::chrono::steady_clock::time_point since;
   };
+  void enqueue(std::string& commands, size_t count, RedisCallback& done);
+  void schedule_flush();
   void do_resolve();
   void on_connect(const boost::system::error_code& ec);
   void do_write();
@@ -66,8 +72,8 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
   void start_watchdog();
 
   boost::asio::io_context& ioc_;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  boost::asio::ip::tcp::socket socket_;
+  boost::asio::io_context::executor_type loop_;  // one thread runs it: serializes like a strand
+  boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type> socket_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer watchdog_;
@@ -78,6 +84,7 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
   std::string out_;       // commands waiting for the next write
   std::string writing_;   // commands of the write in flight
   bool writing_now_ = false;
+  bool flush_posted_ = false;  // a flush is queued behind the handlers ready now
   std::deque<Pending> pending_;
   std::vector<char> read_buf_;
   std::atomic<bool> connected_{false};
@@ -88,10 +95,12 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
   mutable std::mutex error_mutex_;
 };
 
-// A few pipelines used round robin.
+// A few pipelines, at least one per I/O loop (connection i lives on loop i % loops). A submit
+// from a loop's thread goes to a connected pipeline of that loop; from any other thread, or when
+// none of the loop's is connected, to any connected one, round robin.
 class RedisClient {
  public:
-  RedisClient(boost::asio::io_context& ioc, const RedisEndpoint& endpoint, int connections,
+  RedisClient(IoLoops& loops, const RedisEndpoint& endpoint, int connections,
               Metrics& metrics, std::chrono::milliseconds timeout);
   void start();
   void stop();
@@ -101,6 +110,7 @@ class RedisClient {
 
  private:
   std::vector<std::shared_ptr<RedisPipeline>> pipelines_;
+  std::vector<std::vector<RedisPipeline*>> by_loop_;  // the pipelines of each loop
   std::atomic<size_t> next_{0};
 };
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,10 @@ struct Feature {
   std::string status;      // draft | active | deprecated | archived
   int position = 0;
   nlohmann::json metadata; // the catalog row as JSON (every column of fstore.features)
+  // Its serving-quality counters (online/answer_counters.hpp); set once by AnswerCounters::index
+  // before the snapshot is published, read-only after.
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  mutable uint32_t answer_slot = kNoSlot;
 };
 
 struct FeatureView {

@@ -87,6 +87,7 @@ bool RegistryWatcher::load(void* conn_ptr) {
   auto services = rows_of(tx, "SELECT to_jsonb(s) FROM fstore.feature_services s");
   tx.commit();
   auto registry = Registry::from_rows(entities, views, features, services);
+  if (on_snapshot_) on_snapshot_(*registry);
   std::atomic_store(&current_, registry);
   loaded_version_ = version;
   loaded_ = true;

@@ -26,6 +26,8 @@ class RegistryWatcher {
                   std::chrono::milliseconds debounce = std::chrono::milliseconds(200));
   ~RegistryWatcher();
 
+  // Runs `f` on every loaded snapshot before it is published (answer counter slots); set before start().
+  void on_snapshot(std::function<void(const Registry&)> f) { on_snapshot_ = std::move(f); }
   void start();
   void stop();
 
@@ -47,6 +49,7 @@ class RegistryWatcher {
   std::string pg_url_;
   Metrics& metrics_;
   std::function<void()> on_change_;
+  std::function<void(const Registry&)> on_snapshot_;
   std::shared_ptr<const Registry> current_;
   mutable std::mutex mutex_;
   std::string last_error_;
