@@ -7,6 +7,7 @@
 #include "pg/pg_pool.hpp"
 #include "redis/redis_pipeline.hpp"
 #include "registry/registry_watcher.hpp"
+#include "stream/stream_manager.hpp"
 #include "sync/sync_worker.hpp"
 #include "token_auth.hpp"
 #include "transform/fitted_service.hpp"
@@ -30,6 +31,7 @@ struct App {
   std::unique_ptr<RegistryWatcher> registry;
   std::unique_ptr<TokenAuth> auth;
   std::unique_ptr<sync::SyncWorker> sync;  // null with --no-sync
+  std::unique_ptr<stream::StreamManager> streams;  // null with --no-streams (0.2.0)
   online::FittedServiceCache transforms;   // fitted transformation states, per registry snapshot
   std::atomic<bool> draining{false};
 };

@@ -71,8 +71,19 @@ void ready(App& app, const RouteMatch&, Respond respond) {
                         (s.last_error.empty() ? "" : ", " + s.last_error) + ")");
   }
   if (app.draining) reasons.push_back("shutting down");
+  // Stream sources are listed with their state; one that retries does not make serving unready.
+  json streams = nullptr;
+  if (app.streams) {
+    streams = json::array();
+    for (const auto& s : app.streams->status()) {
+      int64_t lag = 0;
+      for (const auto& p : s.partitions) lag += p.lag();
+      streams.push_back({{"name", s.name}, {"state", s.state}, {"last_error", s.last_error},
+                         {"partitions", s.partitions.size()}, {"lag", lag}});
+    }
+  }
   if (reasons.empty()) {
-    respond(json_reply(200, dump({{"status", "ready"}, {"sync", sync}}), Route::ready));
+    respond(json_reply(200, dump({{"status", "ready"}, {"sync", sync}, {"streams", streams}}), Route::ready));
     return;
   }
   std::string message;
@@ -116,6 +127,7 @@ void metrics(App& app, const RouteMatch&, Respond respond) {
     });
   }
   HttpReply r = json_reply(200, app.metrics.render(extra), Route::metrics);
+  if (app.streams) r.body += app.streams->metrics_text();
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   respond(std::move(r));
 }

@@ -4,13 +4,14 @@
 -- 07_stream_state.sql; the server in server/stream/; docs/streams.md.
 
 -- librdkafka settings a source may not set under "kafka": fstore sets them itself (exactly once
--- rests on them), or they would run code or commands inside fstore-server.
+-- rests on them; the consumer assigns eagerly, with offsets read from PostgreSQL), or they would
+-- run code or commands inside fstore-server.
 CREATE OR REPLACE FUNCTION fstore._stream_forbidden_settings() RETURNS text[]
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ARRAY['bootstrap.servers', 'metadata.broker.list', 'group.id', 'enable.auto.commit',
                    'enable.auto.offset.store', 'auto.commit.enable', 'auto.offset.reset', 'isolation.level',
                    'enable.partition.eof', 'plugin.library.paths', 'ssl.engine.location',
-                   'sasl.kerberos.kinit.cmd', 'interceptors'] $$;
+                   'sasl.kerberos.kinit.cmd', 'interceptors', 'partition.assignment.strategy', 'group.protocol'] $$;
 
 -- A source's options checked and normalized (every default written out): brokers and topic are
 -- required; group, format, start, batch_size, batch_ms, max_message_bytes and kafka optional.
@@ -181,7 +182,7 @@ $$;
 -- Stores one batch of stream source `source` and its offsets in the caller's transaction, so rows
 -- and offsets commit together or not at all (exactly once). `messages`: [{"p": partition,
 -- "o": offset, "row": {...}}] or, for a message fstore-server could not parse, {"p", "o",
--- "raw": text, "error": reason, "sqlstate": "22P02" / "54000"}. A message may carry several rows
+-- "raw": text, "error": reason, "sqlstate": a data-error SQLSTATE such as 22P02 or 54000}. A message may carry several rows
 -- (several elements with one offset). The offset rows of the batch's partitions are locked first:
 -- messages below a partition's stored offset were stored already (by this server before a crash,
 -- or another one before a rebalance) and are skipped, so a batch sent twice lands once.
@@ -244,7 +245,7 @@ BEGIN
                                ELSE format('feature view "%s": unknown or derived fields %s (writable fields: %s)', v.name,
                                            (SELECT string_agg(format('"%s"', k), ', ' ORDER BY k) FROM jsonb_object_keys(m -> 'row') k
                                              WHERE k <> ALL (writable)), array_to_string(writable, ', ')) END), 10000),
-            CASE WHEN m ->> 'sqlstate' IN ('22P02', '54000', '22023') THEN m ->> 'sqlstate' ELSE '22023' END,
+            CASE WHEN left(m ->> 'sqlstate', 2) IN ('22', '23') OR m ->> 'sqlstate' = '54000' THEN m ->> 'sqlstate' ELSE '22023' END,
             fstore._caller(), s.name, (m ->> 'p')::integer, (m ->> 'o')::bigint);
     rejected := rejected + 1;
   END LOOP;
