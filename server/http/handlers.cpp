@@ -77,9 +77,13 @@ void ready(App& app, const RouteMatch&, Respond respond) {
     streams = json::array();
     for (const auto& s : app.streams->status()) {
       int64_t lag = 0;
-      for (const auto& p : s.partitions) lag += p.lag();
+      json partitions = json::array();
+      for (const auto& p : s.partitions) {
+        lag += p.lag();
+        partitions.push_back(p.partition);
+      }
       streams.push_back({{"name", s.name}, {"state", s.state}, {"last_error", s.last_error},
-                         {"partitions", s.partitions.size()}, {"lag", lag}});
+                         {"partitions", std::move(partitions)}, {"lag", lag}});
     }
   }
   if (reasons.empty()) {
@@ -88,7 +92,7 @@ void ready(App& app, const RouteMatch&, Respond respond) {
   }
   std::string message;
   for (const auto& r : reasons) message += (message.empty() ? "" : "; ") + r;
-  json body = {{"error", {{"code", "not_ready"}, {"message", message}, {"reasons", reasons}}}};
+  json body = {{"error", {{"code", "not_ready"}, {"message", message}, {"reasons", reasons}}}, {"streams", streams}};
   respond(json_reply(503, dump(body), Route::ready));
 }
 

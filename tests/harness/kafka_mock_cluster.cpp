@@ -4,6 +4,9 @@
 // on stdin, one per line, answering "ok" or "error <why>" to each:
 //   create TOPIC PARTITIONS     create a topic (replication factor: every broker, up to 3)
 //   down BROKER_ID | up BROKER_ID   take a broker (1..N) off the network and back
+//   hide TOPIC | show TOPIC     answer metadata requests for TOPIC with "unknown topic" and back
+//                               (the mock creates topics clients ask for: this is how a topic
+//                               is missing)
 //   quit                        stop (end of input does too, so a dead test never leaves it behind)
 // Usage: kafka_mock_cluster [--brokers N] [--topic NAME:PARTITIONS]...
 #include <librdkafka/rdkafka.h>
@@ -49,7 +52,15 @@ std::string run_command(rd_kafka_mock_cluster_t* mc, const std::string& line, in
     rd_kafka_resp_err_t err = cmd == "down" ? rd_kafka_mock_broker_set_down(mc, id) : rd_kafka_mock_broker_set_up(mc, id);
     return err ? std::string("error ") + rd_kafka_err2str(err) : "ok";
   }
-  return "error unknown command '" + cmd + "' (create TOPIC N, down ID, up ID, quit)";
+  if (cmd == "hide" || cmd == "show") {
+    std::string topic;
+    in >> topic;
+    if (topic.empty()) return "error hide/show TOPIC";
+    rd_kafka_mock_topic_set_error(mc, topic.c_str(),
+                                  cmd == "hide" ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART : RD_KAFKA_RESP_ERR_NO_ERROR);
+    return "ok";
+  }
+  return "error unknown command '" + cmd + "' (create TOPIC N, down ID, up ID, hide TOPIC, show TOPIC, quit)";
 }
 
 }  // namespace

@@ -80,12 +80,14 @@ void MockKafka::create_topic(const std::string& topic, int partitions) {
 }
 void MockKafka::broker_down(int id) { command("down " + std::to_string(id)); }
 void MockKafka::broker_up(int id) { command("up " + std::to_string(id)); }
+void MockKafka::hide_topic(const std::string& topic) { command("hide " + topic); }
+void MockKafka::show_topic(const std::string& topic) { command("show " + topic); }
 
 KafkaProducer::KafkaProducer(const std::string& bootstrap) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (auto [k, v] : {std::pair<const char*, const char*>{"bootstrap.servers", bootstrap.c_str()},
-                      {"enable.idempotence", "true"}, {"linger.ms", "5"}, {"log_level", "3"}})
+                      {"enable.idempotence", "true"}, {"linger.ms", "5"}, {"log_level", "2"}})
     if (rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       throw std::runtime_error(std::string("producer setting ") + k + ": " + errstr);
   rd_kafka_conf_set_opaque(conf, this);

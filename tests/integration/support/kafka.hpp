@@ -22,6 +22,8 @@ class MockKafka {
   void create_topic(const std::string& topic, int partitions);
   void broker_down(int id);  // 1..brokers: connections dropped, no new ones accepted
   void broker_up(int id);
+  void hide_topic(const std::string& topic);  // metadata answers "unknown topic or partition"
+  void show_topic(const std::string& topic);
  private:
   void command(const std::string& line);  // throws unless the harness answers "ok"
   int pid_ = -1;
