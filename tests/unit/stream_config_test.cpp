@@ -70,7 +70,9 @@ TEST(StreamConfig, ForcedSettingsWin) {
   EXPECT_EQ(s["auto.offset.reset"], "latest");
   EXPECT_EQ(s.count("plugin.library.paths"), 0u);
   for (const auto& [k, v] : consumer_settings(*c)) {
-    if (k == "enable.auto.commit") EXPECT_EQ(v, "false") << "never set to true, not even before being overridden";
+    if (k == "enable.auto.commit") {
+      EXPECT_EQ(v, "false") << "never set to true, not even before being overridden";
+    }
   }
 }
 
