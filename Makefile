@@ -8,7 +8,7 @@ SANITIZE ?= OFF
 JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := postgresql-15 postgresql-server-dev-15 libpqxx-dev libhiredis-dev \
-                nlohmann-json3-dev libboost1.81-dev libssl-dev redis-server libgtest-dev wrk \
+                nlohmann-json3-dev libboost1.81-dev libssl-dev librdkafka-dev redis-server libgtest-dev wrk \
                 cmake g++ make jq bc
 
 # Run privileged steps through sudo when we are not root.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark, each against its baseline in the same run (see docs/benchmarks.md).
-# BENCHES selects some: training_set http sync (default: all). Each prints RESULT/summary lines.
+# BENCHES selects some: training_set http sync stream (default: all). Each prints RESULT/summary lines.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BENCHES=${BENCHES:-"training_set http sync"}
+BENCHES=${BENCHES:-"training_set http sync stream"}
 export BUILD_DIR=${BUILD_DIR:-build}
 status=0
 for b in $BENCHES; do
@@ -12,6 +12,7 @@ for b in $BENCHES; do
     training_set) bench/training_set_bench.sh || status=1 ;;
     http) bench/http_bench.sh || status=1 ;;
     sync) bench/sync_bench.sh 1000000 60 || status=1 ;;
+    stream) bench/stream_bench.sh 200000 || status=1 ;;
     *) echo "unknown benchmark $b" >&2; status=1 ;;
   esac
 done

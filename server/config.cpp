@@ -57,6 +57,8 @@ const std::vector<OptionSpec>& specs() {
        [](Config& c, const std::string&) { c.no_auth = true; return true; }},
       {"--no-sync", "", "do not run the sync worker in this process (/ready then ignores it)",
        [](Config& c, const std::string&) { c.no_sync = true; return true; }},
+      {"--no-streams", "", "do not consume the stream sources of fstore.stream_sources in this process",
+       [](Config& c, const std::string&) { c.no_streams = true; return true; }},
       {"--redis-connections", "N", "pipelined Redis connections for the read path (default 2)",
        [](Config& c, const std::string& v) { return parse_int(v, c.redis_connections, 1, 64); }},
       {"--redis-timeout-ms", "MS", "a Redis reply slower than this resets the connection (default 2000)",

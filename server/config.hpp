@@ -19,6 +19,7 @@ struct Config {
   int threads = 0;                       // 0: one per core
   bool no_auth = false;
   bool no_sync = false;
+  bool no_streams = false;  // (0.2.0) do not consume stream sources
   // Redis read path.
   int redis_connections = 2;             // pipelined connections shared by all sessions
   int redis_timeout_ms = 2000;           // a reply older than this marks the connection dead

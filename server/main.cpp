@@ -10,6 +10,7 @@
 #include <boost/asio.hpp>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -71,7 +72,14 @@ int main(int argc, char** argv) {
   app.pg = std::make_unique<PgPool>(cfg.pg_url, cfg.pg_connections, static_cast<size_t>(cfg.pg_queue_limit), app.metrics);
   app.auth = std::make_unique<TokenAuth>(*app.pg, app.metrics, std::chrono::milliseconds(cfg.token_cache_ms));
   TokenAuth* auth = app.auth.get();
-  app.registry = std::make_unique<RegistryWatcher>(cfg.pg_url, app.metrics, [auth] { auth->clear(); });
+  if (!cfg.no_streams)  // before the watcher, which wakes it after every registry change
+    app.streams = std::make_unique<fstore::stream::StreamManager>(
+        cfg.pg_url, cfg.listen_host + ":" + std::to_string(cfg.listen_port) + " pid " + std::to_string(getpid()));
+  fstore::stream::StreamManager* streams = app.streams.get();
+  app.registry = std::make_unique<RegistryWatcher>(cfg.pg_url, app.metrics, [auth, streams] {
+    auth->clear();
+    if (streams) streams->wake();
+  });
   app.registry->on_snapshot([&app](const Registry& r) { app.answers.index(r); });
   app.redis = std::make_unique<RedisClient>(loops, endpoint, cfg.redis_connections, app.metrics,
                                             std::chrono::milliseconds(cfg.redis_timeout_ms));
@@ -100,6 +108,7 @@ int main(int argc, char** argv) {
   } else {
     log_info("--no-sync: this process does not run the sync worker");
   }
+  if (app.streams) app.streams->start();
   server.start();
 
   {
@@ -135,6 +144,7 @@ int main(int argc, char** argv) {
   }  // the signal set and timer go before the io_context
 
   if (app.monitors) app.monitors->stop();
+  if (app.streams) app.streams->stop();  // each consumer stores what it batched, then leaves its group
   if (app.sync) app.sync->stop();
   app.registry->stop();
   app.pg->stop();

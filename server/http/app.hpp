@@ -9,6 +9,7 @@
 #include "pg/pg_pool.hpp"
 #include "redis/redis_pipeline.hpp"
 #include "registry/registry_watcher.hpp"
+#include "stream/stream_manager.hpp"
 #include "sync/sync_worker.hpp"
 #include "token_auth.hpp"
 #include "transform/fitted_service.hpp"
@@ -33,6 +34,7 @@ struct App {
   std::unique_ptr<TokenAuth> auth;
   std::unique_ptr<sync::SyncWorker> sync;  // null with --no-sync
   std::unique_ptr<MonitorRunner> monitors;  // null with --no-sync
+  std::unique_ptr<stream::StreamManager> streams;  // null with --no-streams (0.2.0)
   online::FittedServiceCache transforms;   // fitted transformation states, per registry snapshot
   AnswerCounters answers;                  // serving quality per feature and status (/metrics)
   std::atomic<bool> draining{false};

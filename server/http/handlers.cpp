@@ -72,13 +72,28 @@ void ready(App& app, const RouteMatch&, Respond respond) {
                         (s.last_error.empty() ? "" : ", " + s.last_error) + ")");
   }
   if (app.draining) reasons.push_back("shutting down");
+  // Stream sources are listed with their state; one that retries does not make serving unready.
+  json streams = nullptr;
+  if (app.streams) {
+    streams = json::array();
+    for (const auto& s : app.streams->status()) {
+      int64_t lag = 0;
+      json partitions = json::array();
+      for (const auto& p : s.partitions) {
+        lag += p.lag();
+        partitions.push_back(p.partition);
+      }
+      streams.push_back({{"name", s.name}, {"state", s.state}, {"last_error", s.last_error},
+                         {"partitions", std::move(partitions)}, {"lag", lag}});
+    }
+  }
   if (reasons.empty()) {
-    respond(json_reply(200, dump({{"status", "ready"}, {"sync", sync}}), Route::ready));
+    respond(json_reply(200, dump({{"status", "ready"}, {"sync", sync}, {"streams", streams}}), Route::ready));
     return;
   }
   std::string message;
   for (const auto& r : reasons) message += (message.empty() ? "" : "; ") + r;
-  json body = {{"error", {{"code", "not_ready"}, {"message", message}, {"reasons", reasons}}}};
+  json body = {{"error", {{"code", "not_ready"}, {"message", message}, {"reasons", reasons}}}, {"streams", streams}};
   respond(json_reply(503, dump(body), Route::ready));
 }
 
@@ -118,6 +133,7 @@ void metrics(App& app, const RouteMatch&, Respond respond) {
   }
   std::string text = app.metrics.render(extra) + app.answers.render();
   if (app.monitors) text += app.monitors->prometheus_text();
+  if (app.streams) text += app.streams->metrics_text();
   HttpReply r = json_reply(200, std::move(text), Route::metrics);
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   respond(std::move(r));

@@ -10,6 +10,20 @@ AS $$
    WHERE a.attrelid = v.table_oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 $$;
 
+-- The one INSERT ... SELECT that stores a JSON array ($1) of rows in view `v`: every ingestion
+-- path (fstore.ingest, stream sources) goes through it. created_ts defaults to now() when absent.
+CREATE OR REPLACE FUNCTION fstore._ingest_sql(v fstore.view_registry, writable text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT format('INSERT INTO %s (%s) SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) AS r',
+                v.table_oid,
+                string_agg(format('%I', c), ', '),
+                string_agg(CASE WHEN c = v.created_column THEN format('COALESCE(r.%I, pg_catalog.now())', c)
+                                ELSE format('r.%I', c) END, ', '),
+                v.table_oid)
+    FROM unnest(writable) c
+$$;
+
 CREATE OR REPLACE FUNCTION fstore.ingest(view text, rows jsonb, on_error text DEFAULT 'raise') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -46,14 +60,7 @@ BEGIN
       USING ERRCODE = '22023', HINT = format('Writable fields: %s.', array_to_string(writable, ', '));
   END IF;
 
-  -- One INSERT ... SELECT over the whole array; created_ts defaults to now() when absent.
-  SELECT format('INSERT INTO %s (%s) SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) AS r',
-                v.table_oid,
-                string_agg(format('%I', c), ', '),
-                string_agg(CASE WHEN c = v.created_column THEN format('COALESCE(r.%I, pg_catalog.now())', c)
-                                ELSE format('r.%I', c) END, ', '),
-                v.table_oid)
-    INTO insert_sql FROM unnest(writable) c;
+  insert_sql := fstore._ingest_sql(v, writable);
 
   IF ingest.on_error = 'raise' THEN
     EXECUTE insert_sql USING ingest.rows;

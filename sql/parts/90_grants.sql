@@ -24,7 +24,8 @@ GRANT EXECUTE ON FUNCTION fstore._store_transform_version(text, jsonb, text, big
 GRANT EXECUTE ON FUNCTION fstore._resolve_feature_refs(text[]), fstore._view(text), fstore._column_type(regclass, text)
   TO fstore_reader;
 
-GRANT EXECUTE ON FUNCTION fstore.ingest(text, jsonb, text), fstore._writable_columns(fstore.view_registry)
+GRANT EXECUTE ON FUNCTION fstore.ingest(text, jsonb, text), fstore._writable_columns(fstore.view_registry),
+                          fstore._ingest_sql(fstore.view_registry, text[])
   TO fstore_writer;
 GRANT EXECUTE ON FUNCTION fstore._reject(text, jsonb, text, text),
                           fstore.materialize(text, timestamptz, timestamptz) TO fstore_writer;
@@ -59,3 +60,12 @@ GRANT EXECUTE ON FUNCTION fstore.compute_statistics(text, timestamptz, timestamp
 GRANT EXECUTE ON FUNCTION fstore.create_monitor(text, text, text, float8, interval, interval, interval, text, text),
                           fstore.drop_monitor(text) TO fstore_admin;
 GRANT EXECUTE ON FUNCTION fstore._run_due_monitor() TO fstore_sync;
+-- Stream sources (0.2.0): admins create and drop them, every role sees the catalog view (options
+-- with secrets masked), fstore-server (fstore_sync) reads the sources and stores batches.
+GRANT EXECUTE ON FUNCTION fstore.create_stream_source(text, text, jsonb, text), fstore.drop_stream_source(text)
+  TO fstore_admin;
+GRANT SELECT ON fstore.stream_sources TO fstore_reader;
+GRANT EXECUTE ON FUNCTION fstore._mask_stream_options(jsonb) TO fstore_reader;
+GRANT SELECT ON fstore.stream_source_registry, fstore.stream_offsets TO fstore_sync;
+GRANT EXECUTE ON FUNCTION fstore._stream_store(text, text, jsonb, jsonb),
+                          fstore._stream_report(text, text, text, text, jsonb) TO fstore_sync;

@@ -88,3 +88,31 @@ CREATE TABLE fstore.monitor_results (
   PRIMARY KEY (monitor, at)
 );
 SELECT pg_catalog.pg_extension_config_dump('fstore.monitor_results', '');
+-- ---- Stream sources (issue 13): the same statements as sql/parts/07_stream_state.sql. ----
+CREATE TABLE fstore.stream_source_registry (
+  name       text PRIMARY KEY,
+  view       text NOT NULL,                 -- no foreign key: dropping the view stops the source with an error
+  kind       text NOT NULL CHECK (kind IN ('kafka')),
+  options    jsonb NOT NULL,                -- normalized by fstore.create_stream_source
+  owner      text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE TABLE fstore.stream_offsets (
+  source         text NOT NULL REFERENCES fstore.stream_source_registry (name) ON DELETE CASCADE,
+  topic          text NOT NULL,
+  partition      integer NOT NULL CHECK (partition >= 0),
+  next_offset    bigint NOT NULL CHECK (next_offset >= 0),
+  high_watermark bigint,
+  updated_at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  PRIMARY KEY (source, topic, partition)
+);
+CREATE TABLE fstore.stream_status (
+  source      text PRIMARY KEY REFERENCES fstore.stream_source_registry (name) ON DELETE CASCADE,
+  state       text NOT NULL CHECK (state IN ('starting', 'running', 'retrying', 'error', 'stopped')),
+  last_error  text,
+  reported_by text,
+  updated_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+ALTER TABLE fstore.rejected_rows ADD COLUMN source text, ADD COLUMN partition integer, ADD COLUMN "offset" bigint;
+SELECT pg_catalog.pg_extension_config_dump('fstore.stream_source_registry', '');
+SELECT pg_catalog.pg_extension_config_dump('fstore.stream_offsets', '');
