@@ -242,6 +242,34 @@ start() {
     -c "SELECT * FROM churn_features WHERE customer_id = 42 ORDER BY event_timestamp DESC LIMIT 1"
 
   # --------------------------------------------------------------------------------------------
+  section "Statistics and drift monitors (one pass over the history, in PostgreSQL)"
+  say "${D}\$${N} psql> SELECT fstore.compute_statistics('card_txn', now() - interval '90 days', now());"
+  psql_demo -qAt -c "SELECT fstore.compute_statistics('card_txn', now() - interval '90 days', now())" | sed 's/^/snapshot: /' \
+    | { [ "$QUIET" = 1 ] && cat >/dev/null || cat; }
+  [ "$QUIET" = 1 ] || psql_demo -q -c "SELECT feature, row_count, null_count, distinct_count, round(mean::numeric, 3) AS mean,
+      round(stddev::numeric, 3) AS stddev, quantiles->>'p50' AS p50, quantiles->>'p99' AS p99, top_values->0 AS top_value
+      FROM fstore.statistics WHERE view = 'card_txn' ORDER BY feature"
+  say "two monitors: the last 7 days against the 28 before, every hour (the server runs them when due):"
+  say "${D}\$${N} psql> SELECT fstore.create_monitor('device_risk_drift', 'card_txn:device_risk_score', 'psi', 0.2, '7 days', '28 days');"
+  psql_demo -q -o /dev/null -v ON_ERROR_STOP=1 \
+    -c "SELECT fstore.create_monitor('device_risk_drift', 'card_txn:device_risk_score', 'psi', 0.2, '7 days', '28 days')" \
+    -c "SELECT fstore.create_monitor('merchant_mix_drift', 'card_txn:merchant_category', 'psi', 0.2, '7 days', '28 days')" \
+    || die "create_monitor failed"
+  local runs=0
+  for _ in $(seq 1 100); do
+    runs=$(psql_demo -qAt -c "SELECT count(*) FROM fstore.monitor_results WHERE monitor IN ('device_risk_drift', 'merchant_mix_drift')")
+    [ "$runs" = 2 ] && break
+    sleep 0.1
+  done
+  [ "$runs" = 2 ] || die "fstore-server did not run the due monitors within 10 s (see $DIR/server.log)"
+  [ "$QUIET" = 1 ] || psql_demo -q -c "SELECT name, feature, metric, threshold, round(last_value::numeric, 4) AS last_value, alert
+      FROM fstore.monitors ORDER BY name"
+  say "${G}device_risk_score drifted in the last two weeks (on purpose in the demo data): alert, NOTIFY fstore_alert, fstore_monitor_alert 1${N}"
+  show_curl "-H \"Authorization: Bearer \$READER\" $BASE/monitoring"
+  expect_code 200
+  [ "$(json_field "$REPLY_BODY" '.monitors[0].alert')" = true ] || die "the drift monitor did not alert"
+
+  # --------------------------------------------------------------------------------------------
   section "Online lookups over HTTP (fstore-server reads Redis)"
   show_curl "-H \"Authorization: Bearer \$READER\" $BASE/features/customer_stats/42"
   expect_code 200

@@ -182,7 +182,11 @@ SELECT c.card_id, t.ts AS event_ts, t.fraud,
        round((CASE WHEN t.fraud THEN c.typical_eur * (3 + random() * 20) ELSE c.typical_eur * (0.2 + random() * 1.6) END)::numeric, 2) AS amount,
        CASE WHEN t.fraud THEN (ARRAY['electronics', 'online_gaming', 'cash_withdrawal', 'travel'])[1 + floor(random() * 4)::int]
             ELSE (ARRAY['grocery', 'fuel', 'restaurant', 'travel', 'electronics', 'online_gaming', 'cash_withdrawal', 'pharmacy'])[1 + floor(random() * 8)::int] END AS merchant_category,
-       CASE WHEN t.fraud THEN 0.25 + random() * 0.75 ELSE random() * random() * 0.8 END AS device_risk_score,
+       CASE WHEN t.fraud THEN 0.25 + random() * 0.75
+            -- Drift on purpose (make demo's monitor finds it): a new device-scoring vendor in the
+            -- last 14 days scores ordinary payments higher.
+            WHEN t.ts > s.anchor - interval '14 days' THEN 0.1 + random() * 0.8
+            ELSE random() * random() * 0.8 END AS device_risk_score,
        CASE WHEN t.fraud THEN (random() * 6)::int ELSE (random() * random() * 3)::int END AS txn_count_1h,
        n
   FROM cards c CROSS JOIN demo.settings s
