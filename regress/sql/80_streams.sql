@@ -1,7 +1,7 @@
 -- Stream sources (0.2.0): create/drop and their errors, the catalog view, and _stream_store, the
 -- one transaction fstore-server stores a batch and its offsets in (exactly once, bad rows aside).
-SELECT fstore.create_entity('st_card', 'card_id', 'text');
-SELECT fstore.create_feature_view('st_txn', 'st_card', $$[
+SELECT fstore.create_entity('sk_card', 'card_id', 'text');
+SELECT fstore.create_feature_view('sk_txn', 'sk_card', $$[
   {"name": "amount", "type": "numeric", "validation": {"min": 0, "max": 10000}},
   {"name": "n", "type": "integer", "validation": {"not_null": true}},
   {"name": "device", "type": "text", "validation": {"unique": true}},
@@ -9,30 +9,30 @@ SELECT fstore.create_feature_view('st_txn', 'st_card', $$[
 ]$$);
 
 -- Errors: names, kind, view, options.
-SELECT regress_error($q$SELECT fstore.create_stream_source('bad name!', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}', 'kinesis')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('bad name!', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}', 'kinesis')$q$);
 SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'nope', '{"brokers": "127.0.0.1:9092", "topic": "t"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '[]')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"topic": "t"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "a b", "topic": "t"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "a/b"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "colour": 1}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "format": "avro"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "batch_size": 0}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "batch_ms": 1.5}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "start": "middle"}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "kafka": {"enable.auto.commit": true}}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "kafka": {"plugin.library.paths": "/tmp/x.so"}}')$q$);
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "kafka": {"fetch.wait.max.ms": [1]}}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '[]')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"topic": "t"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "a b", "topic": "t"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "a/b"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "colour": 1}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "format": "avro"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "batch_size": 0}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "batch_ms": 1.5}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "start": "middle"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "kafka": {"enable.auto.commit": true}}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "kafka": {"plugin.library.paths": "/tmp/x.so"}}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t", "kafka": {"fetch.wait.max.ms": [1]}}')$q$);
 SELECT regress_error($q$SELECT fstore.drop_stream_source('nope')$q$);
 
 -- Created with every default written out; secrets masked in the catalog view; history and the
 -- registry version record it.
 SELECT fstore.registry_version() AS v0 \gset
-SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "card_txns",
+SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "card_txns",
   "kafka": {"fetch.wait.max.ms": 50, "sasl.password": "hunter2"}}');
-SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s1', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}')$q$);
 SELECT name, view, kind, options, state, lag, last_error FROM fstore.stream_sources;
 SELECT fstore.registry_version() > :v0 AS registry_version_moved;
 SELECT object_type, object_name, action, detail FROM fstore.registry_history WHERE object_type = 'stream_source';
@@ -55,8 +55,8 @@ SELECT fstore._stream_store('s1', 'card_txns', $$[
   {"p": 1, "o": 5, "row": {"card_id": "i", "event_ts": "2024-05-01T00:00:00Z", "n": 9}},
   {"p": 2, "o": 7, "row": {"card_id": "j", "event_ts": "2024-05-01T00:00:00Z", "n": 10}}
 ]$$, '{"0": 10, "1": 6, "2": 8}');
-SELECT card_id, amount, n, device, double_n FROM fstore_data.st_txn ORDER BY card_id;
-SELECT source, partition, "offset", row, sqlstate, reason FROM fstore.rejected_rows WHERE view = 'st_txn' ORDER BY partition, "offset";
+SELECT card_id, amount, n, device, double_n FROM fstore_data.sk_txn ORDER BY card_id;
+SELECT source, partition, "offset", row, sqlstate, reason FROM fstore.rejected_rows WHERE view = 'sk_txn' ORDER BY partition, "offset";
 SELECT topic, partition, next_offset, high_watermark FROM fstore.stream_offsets ORDER BY partition;
 SELECT name, state, lag FROM fstore.stream_sources;
 
@@ -66,12 +66,12 @@ SELECT fstore._stream_store('s1', 'card_txns', '[{"p": 0, "o": 0, "row": {"card_
 SELECT fstore._stream_store('s1', 'card_txns', $$[
   {"p": 2, "o": 7, "row": {"card_id": "j", "event_ts": "2024-05-01T00:00:00Z", "n": 10}},
   {"p": 2, "o": 8, "row": {"card_id": "k", "event_ts": "2024-05-01T00:00:00Z", "n": 11}}]$$);
-SELECT card_id, count(*) FROM fstore_data.st_txn GROUP BY card_id HAVING count(*) > 1;
-SELECT count(*) AS rows FROM fstore_data.st_txn;
+SELECT card_id, count(*) FROM fstore_data.sk_txn GROUP BY card_id HAVING count(*) > 1;
+SELECT count(*) AS rows FROM fstore_data.sk_txn;
 SELECT count(*) AS rejected FROM fstore.rejected_rows WHERE source = 's1';
 
 -- Stored changes reach the online store's queue like any ingestion.
-SELECT count(*) > 0 AS queued FROM fstore.change_queue WHERE view_name = 'st_txn';
+SELECT count(*) > 0 AS queued FROM fstore.change_queue WHERE view_name = 'sk_txn';
 
 -- Errors of _stream_store: an unknown source, another topic, not an array.
 SELECT regress_error($q$SELECT fstore._stream_store('nope', 'card_txns', '[]')$q$);
@@ -89,7 +89,7 @@ SELECT fstore._stream_report('gone', 'running', NULL, 'test');
 CREATE ROLE st_writer LOGIN IN ROLE fstore_writer;
 CREATE ROLE st_sync LOGIN IN ROLE fstore_sync;
 SET ROLE st_writer;
-SELECT regress_error($q$SELECT fstore.create_stream_source('s2', 'st_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}')$q$);
+SELECT regress_error($q$SELECT fstore.create_stream_source('s2', 'sk_txn', '{"brokers": "127.0.0.1:9092", "topic": "t"}')$q$);
 SELECT regress_error($q$SELECT fstore._stream_store('s1', 'card_txns', '[]')$q$);
 SELECT regress_error($q$SELECT fstore.drop_stream_source('s1')$q$);
 SELECT regress_error($q$SELECT * FROM fstore.stream_offsets$q$);
@@ -103,7 +103,7 @@ DROP ROLE st_writer;
 DROP ROLE st_sync;
 
 -- The view dropped under its source: the batch fails (42704) and its offsets stay where they were.
-SELECT fstore.create_feature_view('st_other', 'st_card', '[{"name": "n", "type": "integer"}]');
+SELECT fstore.create_feature_view('st_other', 'sk_card', '[{"name": "n", "type": "integer"}]');
 SELECT fstore.create_stream_source('s3', 'st_other', '{"brokers": "127.0.0.1:9092", "topic": "other"}');
 SELECT fstore._stream_store('s3', 'other', '[{"p": 0, "o": 0, "row": {"card_id": "a", "event_ts": "2024-05-01T00:00:00Z", "n": 1}}]');
 SELECT fstore.drop_feature_view('st_other', drop_data => true);
@@ -116,4 +116,4 @@ SELECT fstore.drop_stream_source('s1');
 SELECT count(*) AS offsets_left FROM fstore.stream_offsets;
 SELECT count(*) AS status_left FROM fstore.stream_status;
 SELECT count(*) AS sources_left FROM fstore.stream_sources;
-SELECT fstore.drop_feature_view('st_txn', drop_data => true);
+SELECT fstore.drop_feature_view('sk_txn', drop_data => true);
