@@ -63,7 +63,7 @@ const char* const kLineageSql = R"SQL(
       FROM fstore.feature_views v
     UNION ALL
     SELECT 'feature:' || f.view || ':' || f.name, 'feature', f.view || ':' || f.name,
-           jsonb_build_object('view', f.view, 'type', f.type::text, 'status', f.status, 'derived', f.expression IS NOT NULL)
+           jsonb_build_object('view', f.view, 'value_type', f.type::text, 'status', f.status, 'derived', f.expression IS NOT NULL)
       FROM fstore.features f
     UNION ALL
     SELECT 'service:' || s.name, 'feature_service', s.name, jsonb_build_object('description', s.description, 'owner', s.owner, 'tags', s.tags)
@@ -99,7 +99,7 @@ const char* const kLineageSql = R"SQL(
     UNION ALL
     SELECT 'stream:' || s.name, 'view:' || s.view, 'feeds' FROM fstore.stream_sources s)
   SELECT jsonb_build_object(
-    'nodes', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', id, 'type', type, 'name', name) || info ORDER BY type, name) FROM n), '[]'),
+    'nodes', COALESCE((SELECT jsonb_agg(info || jsonb_build_object('id', id, 'type', type, 'name', name) ORDER BY type, name) FROM n), '[]'),
     'edges', COALESCE((SELECT jsonb_agg(jsonb_build_object('source', source, 'target', target, 'kind', kind)
                                         ORDER BY source, target) FROM e WHERE source IN (SELECT id FROM n)
                                                                         AND target IN (SELECT id FROM n)), '[]')))SQL";

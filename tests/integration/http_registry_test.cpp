@@ -101,6 +101,8 @@ TEST_F(HttpRegistry, LineageHasEveryObjectAndItsEdges) {
   }
   for (const auto& n : g["nodes"])
     if (n["id"] == "feature:orders:avg_total") {
+      EXPECT_EQ(n["type"], "feature");
+      EXPECT_EQ(n["value_type"], "double precision");
       EXPECT_EQ(n["derived"], true);
     }
   EXPECT_EQ(call("GET", "/lineage", "", "").status, 401);

@@ -43,6 +43,19 @@ export async function api(path, { method = 'GET', body, text = false } = {}) {
   throw new ApiError(res.status, err.code, err.message, parsed);
 }
 
+// True when `catalog` already shows the object a registry change answered (fstore-server
+// reloads its registry snapshot, which /groups serves, a moment after the change).
+export function shows(catalog, answer) {
+  if (!answer || !answer.name) return true;
+  if (answer.join_key !== undefined) return catalog.entities.some((e) => e.name === answer.name);
+  if (answer.status !== undefined && answer.view !== undefined) {
+    const v = catalog.views.find((x) => x.name === answer.view);
+    return !!v && v.features.some((f) => f.name === answer.name && f.status === answer.status);
+  }
+  if (answer.entity !== undefined) return catalog.views.some((v) => v.name === answer.name && v.version === answer.version);
+  return catalog.services.some((s) => s.name === answer.name);
+}
+
 // The registry as one object: views (with features), services, entities and the lineage graph.
 export async function loadCatalog() {
   const [groups, lineage] = await Promise.all([api('/groups'), api('/lineage')]);

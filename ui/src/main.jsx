@@ -3,7 +3,7 @@
 // registry changes reload it.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, canChangeRegistry, currentRole, getToken, loadCatalog, setToken } from './api.js';
+import { ApiError, canChangeRegistry, currentRole, getToken, loadCatalog, setToken, shows } from './api.js';
 import { CreateForms } from './forms.jsx';
 import { Health } from './health.jsx';
 import { Lineage } from './lineage.jsx';
@@ -81,9 +81,15 @@ function App() {
   useEffect(() => { if (route.q) setQueryState(route.q); }, [route.q]);
   const setQuery = (q) => { setQueryState(q); history.replaceState(null, '', href.search(q)); };
 
-  async function reload() {
+  // Loads the catalog; after a registry change (`answer`), again until it shows the change.
+  async function reload(answer) {
     try {
-      setCatalog(await loadCatalog());
+      let c = await loadCatalog();
+      for (let i = 0; answer && !shows(c, answer) && i < 25; ++i) {
+        await new Promise((r) => setTimeout(r, 200));
+        c = await loadCatalog();
+      }
+      setCatalog(c);
       setError(null);
       setNeedToken(false);
     } catch (e) {
@@ -92,6 +98,7 @@ function App() {
     }
   }
   useEffect(() => { reload(); }, []);
+  const changed = (answer) => reload(answer);
 
   if (needToken) return <TokenForm error={error} onToken={(t) => { setToken(t); reload(); }} />;
   const forget = () => { setToken(''); setCatalog(null); setNeedToken(true); };
@@ -100,7 +107,7 @@ function App() {
       <Nav onForget={forget} />
       <main>
         <ErrorBox error={error} />
-        {catalog ? <Page route={route} catalog={catalog} reload={reload} query={query} setQuery={setQuery} />
+        {catalog ? <Page route={route} catalog={catalog} reload={changed} query={query} setQuery={setQuery} />
           : route.parts[0] === 'health' ? <Health /> : error ? null : <p class="muted">loading the catalog…</p>}
       </main>
     </div>

@@ -92,8 +92,10 @@ export function FeaturePage({ catalog, view, name, onChanged }) {
       <FeatureStatistics view={view} feature={name} />
       <h2>Drift monitors</h2>
       <FeatureMonitors feature={ref} />
-      <h2>History</h2>
+      <h2>History of this feature</h2>
       <History type="feature" name={ref} refresh={f.version} />
+      <h2>Versions of its view</h2>
+      <History type="feature_view" name={view} refresh={v.version} />
     </section>
   );
 }

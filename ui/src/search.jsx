@@ -56,7 +56,7 @@ export function Search({ catalog, query, setQuery }) {
         {TYPES.map((t) => <span key={t} class="count">{counts[t].toLocaleString('en-US')} {t}{counts[t] === 1 ? '' : 's'} </span>)}
         {hits.length > MAX_SHOWN ? <span class="muted">(first {MAX_SHOWN} shown; narrow the search)</span> : null}
       </p>
-      <table class="results">
+      <table class="results" data-query={query}>
         <thead><tr><th>type</th><th>name</th><th>description</th><th>tags</th><th>owner</th><th>status</th></tr></thead>
         <tbody>
           {hits.slice(0, MAX_SHOWN).map((r) => (

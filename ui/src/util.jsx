@@ -83,9 +83,9 @@ export function History({ type, name, refresh }) {
   const [data, error] = useApi('/history?object_type=' + encodeURIComponent(type) + '&object_name=' + encodeURIComponent(name), refresh);
   if (error) return <ErrorBox error={error} />;
   if (!data) return <p class="muted">loading history…</p>;
-  if (!data.history.length) return <p class="muted">no history</p>;
+  if (!data.history.length) return <p class="muted" data-history="loaded">no history</p>;
   return (
-    <table class="history">
+    <table class="history" data-history="loaded">
       <thead><tr><th>at</th><th>actor</th><th>action</th><th>version</th><th>detail</th></tr></thead>
       <tbody>
         {data.history.map((h, i) => (
