@@ -53,7 +53,7 @@ function layout(nodes, edges) {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: 'LR', nodesep: 8, ranksep: 60, marginx: 10, marginy: 10 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const n of nodes) g.setNode(n.id, { width: Math.min(260, 16 + 7 * String(n.name).length), height: NODE_H });
+  for (const n of nodes) g.setNode(n.id, { width: Math.min(280, 20 + 7.5 * Math.min(36, String(n.name).length)), height: NODE_H });
   for (const e of edges) g.setEdge(e.source, e.target);
   dagre.layout(g);
   return g;

@@ -78,6 +78,14 @@ export function fmtNum(x) {
   return Math.abs(x) >= 1e6 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(3) : x.toPrecision(5);
 }
 
+// A history row's detail: short ones inline, long ones (a view's whole definition) folded.
+function Detail({ detail }) {
+  if (!detail || !Object.keys(detail).length) return null;
+  const s = JSON.stringify(detail);
+  if (s.length <= 160) return <code>{s}</code>;
+  return <details><summary><code>{s.slice(0, 120)}…</code></summary><pre class="json">{JSON.stringify(detail, null, 2)}</pre></details>;
+}
+
 // The registry history of one object, newest first (GET /history).
 export function History({ type, name, refresh }) {
   const [data, error] = useApi('/history?object_type=' + encodeURIComponent(type) + '&object_name=' + encodeURIComponent(name), refresh);
@@ -92,7 +100,7 @@ export function History({ type, name, refresh }) {
           <tr key={i}>
             <td>{fmtTime(h.at)}</td><td>{h.actor}</td><td>{h.action}</td>
             <td>{h.old_version || h.new_version ? `${h.old_version || '∅'} → ${h.new_version || '∅'}` : ''}</td>
-            <td><code>{h.detail && Object.keys(h.detail).length ? JSON.stringify(h.detail) : ''}</code></td>
+            <td><Detail detail={h.detail} /></td>
           </tr>
         ))}
       </tbody>
