@@ -158,7 +158,8 @@ start() {
 
   READER=$(psql_demo -qAt -c "SELECT fstore.create_api_token('demo_reader', 'reader')")
   WRITER=$(psql_demo -qAt -c "SELECT fstore.create_api_token('demo_writer', 'writer')")
-  ( umask 077; printf 'export READER=%s\nexport WRITER=%s\n' "$READER" "$WRITER" >"$DIR/tokens.env" )
+  ADMIN=$(psql_demo -qAt -c "SELECT fstore.create_api_token('demo-admin', 'admin')")
+  ( umask 077; printf 'export READER=%s\nexport WRITER=%s\nexport ADMIN=%s\n' "$READER" "$WRITER" "$ADMIN" >"$DIR/tokens.env" )
   echo "$HTTP_PORT" >"$DIR/http.port"
 
   setsid nohup "$SERVER" --pg "postgresql://postgres@127.0.0.1:$PG_PORT/$DB" \
@@ -174,6 +175,7 @@ start() {
   say "API tokens (shown once, also in $DIR/tokens.env):"
   say "  reader  $READER"
   say "  writer  $WRITER"
+  say "  admin   $ADMIN   (may also change the registry, in the web UI too)"
 
   # --------------------------------------------------------------------------------------------
   section "Loading the demo data (tools/demo_data.sql: fixed seed, no downloads)"
@@ -329,16 +331,18 @@ start() {
   cat <<EOF
 
 Go on:
+  open $BASE/ui/     # the web UI: paste the reader (or admin) token above
   psql -h 127.0.0.1 -p $PG_PORT -U postgres $DB     # then: SELECT * FROM fstore.feature_views;
-  source $DIR/tokens.env     # sets READER and WRITER
+  source $DIR/tokens.env     # sets READER, WRITER and ADMIN
   curl -s -H "Authorization: Bearer \$READER" $BASE/features/card_txn/7
   curl -s -H "Authorization: Bearer \$READER" $BASE/get-online-features \\
        -d '{"feature_service": "fraud_model", "entities": {"card_id": [7, 8]}}'
   curl -s -H "Authorization: Bearer \$READER" $BASE/groups
   curl -s $BASE/metrics | grep fstore_sync
   every curl command above: $DIR/curl_examples.sh
-  docs: README.md, docs/sql-reference.md, docs/http-api.md, docs/operations.md
+  docs: README.md, docs/sql-reference.md, docs/http-api.md, docs/operations.md, docs/ui.md
 
+The web UI: open $BASE/ui/
 Stop everything:  make stop
 EOF
 }

@@ -25,6 +25,8 @@
 
 namespace fstore::server {
 
+class UiFiles;
+
 struct App {
   Config config;
   Metrics metrics;
@@ -37,6 +39,7 @@ struct App {
   std::unique_ptr<stream::StreamManager> streams;  // null with --no-streams (0.2.0)
   online::FittedServiceCache transforms;   // fitted transformation states, per registry snapshot
   AnswerCounters answers;                  // serving quality per feature and status (/metrics)
+  std::shared_ptr<const UiFiles> ui;       // the web UI's built files, GET /ui/ (0.2.0)
   std::atomic<bool> draining{false};
 };
 
