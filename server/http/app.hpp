@@ -89,6 +89,9 @@ std::optional<std::string> framing_error(const std::vector<std::string_view>& tr
 // The body limit for a request to `target` (POST /ingest gets the larger one).
 size_t body_limit_for(const Config& config, std::string_view target);
 
+// A reply whose body is the JSON text `body`.
+HttpReply json_reply(unsigned status, std::string body, Route route);
+
 // An error reply {"error": {"code", "message"}}.
 HttpReply error_reply(unsigned status, const std::string& code, const std::string& message, Route route = Route::other);
 

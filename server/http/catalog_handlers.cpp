@@ -15,14 +15,6 @@ namespace {
 
 constexpr int kResultsPerMonitor = 50;
 
-HttpReply reply(unsigned status, std::string body, Route route) {
-  HttpReply r;
-  r.status = status;
-  r.body = std::move(body);
-  r.route = route;
-  return r;
-}
-
 // Submits a read that answers one jsonb value; `params` are text parameters $1...
 void json_query(App& app, Route route, const std::string& sql, std::vector<std::string> params,
                 std::function<HttpReply(const std::string&)> on_null, Respond respond) {
@@ -40,7 +32,7 @@ void json_query(App& app, Route route, const std::string& sql, std::vector<std::
           return (*shared_respond)(error_reply(503, "pg_error", "PostgreSQL could not answer: " + e.sqlstate(), route));
         }
         if (r.empty() || r[0][0].is_null()) return (*shared_respond)(on_null(params.empty() ? "" : params[0]));
-        (*shared_respond)(reply(200, r[0][0].as<std::string>(), route));
+        (*shared_respond)(json_reply(200, r[0][0].as<std::string>(), route));
       },
       [shared_respond, route](const std::string& error) {
         (*shared_respond)(error_reply(503, "pg_unavailable", "PostgreSQL is not reachable: " + error, route));
@@ -111,7 +103,7 @@ constexpr int kMaxHistoryRows = 10000;
 
 void lineage_route(App& app, const RouteMatch&, Respond respond) {
   const Route route = Route::lineage;
-  json_query(app, route, kLineageSql, {}, [route](const std::string&) { return reply(200, "{\"nodes\":[],\"edges\":[]}", route); },
+  json_query(app, route, kLineageSql, {}, [route](const std::string&) { return json_reply(200, "{\"nodes\":[],\"edges\":[]}", route); },
              std::move(respond));
 }
 
@@ -138,7 +130,7 @@ void history_route(App& app, const RouteMatch& m, Respond respond) {
              WHERE ($1 = '' OR l.object_type = $1) AND ($2 = '' OR l.object_name = $2)
              ORDER BY l.at DESC LIMIT $3::int) h)SQL";
   json_query(app, route, sql, {object_type, object_name, std::to_string(limit)},
-             [route](const std::string&) { return reply(200, "{\"history\":[]}", route); }, std::move(respond));
+             [route](const std::string&) { return json_reply(200, "{\"history\":[]}", route); }, std::move(respond));
 }
 
 void statistics_route(App& app, const RouteMatch& m, Respond respond) {
@@ -167,7 +159,7 @@ void monitoring_route(App& app, const RouteMatch&, Respond respond) {
         FROM (SELECT * FROM fstore.monitor_results r WHERE r.monitor = m.name ORDER BY r.at DESC
                LIMIT )SQL" + std::to_string(kResultsPerMonitor) + R"SQL() r), '[]'::jsonb))
       ORDER BY m.alert DESC, m.name), '[]'::jsonb)) FROM fstore.monitors m)SQL";
-  json_query(app, route, sql, {}, [route](const std::string&) { return reply(200, "{\"monitors\":[]}", route); },
+  json_query(app, route, sql, {}, [route](const std::string&) { return json_reply(200, "{\"monitors\":[]}", route); },
              std::move(respond));
 }
 

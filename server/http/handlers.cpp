@@ -27,14 +27,6 @@ int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-HttpReply json_reply(unsigned status, std::string body, Route route) {
-  HttpReply r;
-  r.status = status;
-  r.body = std::move(body);
-  r.route = route;
-  return r;
-}
-
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Adds a Warning header (RFC 7234 code 299) per warning.
@@ -379,6 +371,14 @@ void dispatch(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>&
 }
 
 }  // namespace
+
+HttpReply json_reply(unsigned status, std::string body, Route route) {
+  HttpReply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.route = route;
+  return r;
+}
 
 HttpReply error_reply(unsigned status, const std::string& code, const std::string& message, Route route) {
   return json_reply(status, error_body(code, message), route);
