@@ -90,7 +90,7 @@ const char* const kLineageSql = R"SQL(
       FROM fstore.transform_versions t
     UNION ALL
     SELECT 'stream:' || s.name, 'view:' || s.view, 'feeds' FROM fstore.stream_sources s)
-  SELECT json_build_object(  -- json, not jsonb, to aggregate: 10,000 features answer 3x faster
+  SELECT json_build_object(  -- json, not jsonb, to aggregate: about 15% faster at 10,000 features
     'nodes', COALESCE((SELECT json_agg(info || jsonb_build_object('id', id, 'type', type, 'name', name) ORDER BY type, name) FROM n), '[]'),
     'edges', COALESCE((SELECT json_agg(json_build_object('source', source, 'target', target, 'kind', kind)
                                         ORDER BY source, target) FROM e WHERE source IN (SELECT id FROM n)

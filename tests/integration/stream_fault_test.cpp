@@ -34,6 +34,7 @@ class StreamFaultTest : public StreamFixture {
     });
   }
   void TearDown() override {
+    released_chunks = std::numeric_limits<long>::max();  // a failed assertion must not leave it waiting
     if (producing.joinable()) producing.join();
   }
   // The partitions a server reports for source `name` in /ready ([] when none or unreachable).
