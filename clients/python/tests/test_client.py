@@ -209,6 +209,8 @@ def test_list_feature_views_matches_catalog(store, stack):
         ("driver", "driver_id", "bigint"), ("rider", "rider_id", "text")]
     assert store.get_feature_service("eta_model").features == [
         "driver_stats:conv_rate", "driver_stats:trips", "rider_stats:rating"]
+    assert store.materialize(pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2025-01-01", tz="UTC"),
+                             ["driver_live"]) == {"driver_live": 2}
     with pytest.raises(SQLError) as e:
         store.get_feature_view("nope")
     assert e.value.sqlstate == "42704"
