@@ -214,3 +214,25 @@ def test_list_feature_views_matches_catalog(store, stack):
     with pytest.raises(SQLError) as e:
         store.get_feature_view("nope")
     assert e.value.sqlstate == "42704"
+
+
+def test_hostile_label_names_pass_through(store):
+    hostile = 'a"b; DROP TABLE fstore_data.driver_live; --'
+    df = store.get_historical_features(entity_df().assign(**{hostile: [1, 2, 3, 4, 5]}),
+                                       features=["driver_live:trips"]).to_df()
+    assert df[hostile].tolist() == [1, 2, 3, 4, 5]
+    assert store.get_feature_view("driver_live").name == "driver_live"
+
+
+def test_transforms_fit_then_serve_the_same_values(store, stack):
+    stack.sql("""SELECT fstore.set_transforms('live_model', '{"driver_live:trips": {"kind": "standard"}}')""")
+    now = pd.Timestamp.now(tz="UTC")
+    entities = pd.DataFrame({"driver_id": [1001, 1002], "rider_id": ["r1", "r1"], "event_timestamp": [now, now]})
+    fitted = store.get_historical_features(entities, feature_service="live_model", transform="fit").to_df()
+    assert fitted["trips"].tolist() == [1.0, -1.0]          # (x - mean) / population stddev of 7 and 4
+    latest = store.get_historical_features(entities, feature_service="live_model", transform="latest").to_df()
+    online = store.get_online_features(feature_service="live_model", transform="latest",
+                                       entity_rows=[{"driver_id": 1001, "rider_id": "r1"},
+                                                    {"driver_id": 1002, "rider_id": "r1"}])
+    assert online.to_dict()["trips"] == latest["trips"].tolist()
+    assert online.metadata.get("transform_version") is not None
