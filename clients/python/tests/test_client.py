@@ -236,3 +236,17 @@ def test_transforms_fit_then_serve_the_same_values(store, stack):
                                                     {"driver_id": 1002, "rider_id": "r1"}])
     assert online.to_dict()["trips"] == latest["trips"].tolist()
     assert online.metadata.get("transform_version") is not None
+
+
+def test_naive_times_are_utc(stack):
+    stack.sql("ALTER DATABASE fstore_py SET TimeZone = 'America/New_York'")
+    try:
+        with FeatureStore(pg=stack.pg_url) as fs:
+            df = pd.DataFrame({"driver_id": [5001], "event_ts": [pd.Timestamp("2024-06-01 12:00")], "trips": [1]})
+            fs.ingest("driver_live", df)
+            got = fs.get_historical_features(pd.DataFrame({"driver_id": [5001], "event_timestamp": ["2024-06-01 12:00"]}),
+                                             features=["driver_live:trips"]).to_df()
+        assert got["trips"].tolist() == [1]
+        assert stack.sql("SELECT event_ts = '2024-06-01 12:00+00' FROM fstore_data.driver_live WHERE driver_id = 5001") == [(True,)]
+    finally:
+        stack.sql("ALTER DATABASE fstore_py RESET TimeZone")

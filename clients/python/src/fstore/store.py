@@ -72,6 +72,9 @@ class FeatureStore:
         if self._conn is None or self._conn.closed:
             try:
                 self._conn = psycopg.connect(self._pg, autocommit=True)
+                # Naive times (entity rows, ingested event_ts) mean UTC, as in Feast, whatever the
+                # role's or server's TimeZone setting.
+                self._conn.execute("SET TimeZone = 'UTC'")
             except psycopg.Error as e:
                 raise SQLError.from_psycopg(e) from e
         return self._conn
