@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := postgresql-15 postgresql-server-dev-15 libpqxx-dev libhiredis-dev \
                 nlohmann-json3-dev libboost1.81-dev libssl-dev librdkafka-dev redis-server libgtest-dev wrk \
-                cmake g++ make jq bc chromium
+                cmake g++ make jq bc chromium \
+                python3-psycopg python3-pandas python3-requests python3-pytest
 # The web UI is bundled with Node.js and npm (ui/package-lock.json); Debian's packages unless a
 # node and npm are already installed (e.g. from another source that ships npm inside nodejs).
 NODE_PACKAGES := nodejs npm
