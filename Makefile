@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := postgresql-15 postgresql-server-dev-15 libpqxx-dev libhiredis-dev \
                 nlohmann-json3-dev libboost1.81-dev libssl-dev librdkafka-dev redis-server libgtest-dev wrk \
-                cmake g++ make jq bc
+                libcli11-dev libyaml-cpp-dev cmake g++ make jq bc
 
 # Run privileged steps through sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
