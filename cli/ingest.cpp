@@ -132,11 +132,11 @@ class Ingest {
   std::vector<std::string> cols_;
 };
 
-void report(Db& db, const Options& o, const std::string& view, const Counts& n, double secs) {
+void report(Db& db, const Options& o, const std::string& view, const Counts& n, double secs, const std::string& first_id) {
   json out = {{"view", view}, {"rows_read", n.read}, {"rows_loaded", n.loaded}, {"rows_rejected", n.rejected}, {"seconds", secs}};
   if (n.rejected > 0) {
     Rows r = db.query("SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]')::text FROM (SELECT sqlstate, left(reason, 200) AS reason, count(*) AS rows "
-                      "FROM fstore.rejected_rows WHERE view = $1 AND at = now() GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10) x", {view});
+                      "FROM fstore.rejected_rows WHERE view = $1 AND id > $2::bigint GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10) x", {view, first_id});
     out["rejected_by_reason"] = json::parse(*r.rows[0][0]);
   }
   if (o.json) {
@@ -167,6 +167,8 @@ int cmd_ingest(const Options& o, const std::string& view, const std::string& pat
   auto t0 = std::chrono::steady_clock::now();
   Counts n;
   db.exec("BEGIN");
+  // Rows this run rejects have ids above this one (the summary counts them by reason).
+  const std::string first_id = *db.query("SELECT coalesce(max(id), 0)::text FROM fstore.rejected_rows").rows[0][0];
   if (format == "jsonl") {
     std::string line, batch;
     long long in_batch = 0;
@@ -227,7 +229,7 @@ int cmd_ingest(const Options& o, const std::string& view, const std::string& pat
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  report(db, o, view, n, secs);
+  report(db, o, view, n, secs, first_id);
   db.exec("COMMIT");
   return kOk;
 }
