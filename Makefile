@@ -14,7 +14,7 @@ DEB_PACKAGES := postgresql-15 postgresql-server-dev-15 libpqxx-dev libhiredis-de
 # Run privileged steps through sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-ext build-server build-asan install-ext test test-sanitize demo stop bench clean
+.PHONY: all deps build build-ext build-server build-asan install install-ext test test-sanitize demo stop bench clean
 
 all: build
 
@@ -41,6 +41,14 @@ build-server:
 # The server and the C++ tests again, with address and undefined-behaviour sanitizers.
 build-asan:
 	$(MAKE) build-server BUILD_DIR=build-asan SANITIZE=ON
+
+# install: for packagers. fstore and fstore-server into $(DESTDIR)$(PREFIX)/bin, the extension into
+# $(DESTDIR) + the directories pg_config names (no sudo: run it as the user that may write there).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 755 $(BUILD_DIR)/fstore $(DESTDIR)$(PREFIX)/bin/fstore
+	install -D -m 755 $(BUILD_DIR)/fstore-server $(DESTDIR)$(PREFIX)/bin/fstore-server
+	$(MAKE) -f Makefile.pgxs install DESTDIR=$(DESTDIR)
 
 install-ext: build-ext
 	$(SUDO) $(MAKE) -f Makefile.pgxs install
