@@ -10,7 +10,8 @@ JOBS ?= $(shell nproc)
 DEB_PACKAGES := postgresql-15 postgresql-server-dev-15 libpqxx-dev libhiredis-dev \
                 nlohmann-json3-dev libboost1.81-dev libssl-dev librdkafka-dev redis-server libgtest-dev wrk \
                 cmake g++ make jq bc chromium \
-                python3-psycopg python3-pandas python3-requests python3-pytest
+                python3-psycopg python3-pandas python3-requests python3-pytest \
+                libcli11-dev libyaml-cpp-dev
 # The web UI is bundled with Node.js and npm (ui/package-lock.json); Debian's packages unless a
 # node and npm are already installed (e.g. from another source that ships npm inside nodejs).
 NODE_PACKAGES := nodejs npm
@@ -18,7 +19,7 @@ NODE_PACKAGES := nodejs npm
 # Run privileged steps through sudo when we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-ext build-server build-ui build-asan install-ext test test-sanitize demo stop bench clean
+.PHONY: all deps build build-ext build-server build-ui build-asan install install-ext test test-sanitize demo stop bench clean
 
 all: build
 
@@ -55,6 +56,14 @@ build-ui: ui/node_modules/.package-lock.json
 # The server and the C++ tests again, with address and undefined-behaviour sanitizers.
 build-asan:
 	$(MAKE) build-server BUILD_DIR=build-asan SANITIZE=ON
+
+# install: for packagers. fstore and fstore-server into $(DESTDIR)$(PREFIX)/bin, the extension into
+# $(DESTDIR) + the directories pg_config names (no sudo: run it as the user that may write there).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 755 $(BUILD_DIR)/fstore $(DESTDIR)$(PREFIX)/bin/fstore
+	install -D -m 755 $(BUILD_DIR)/fstore-server $(DESTDIR)$(PREFIX)/bin/fstore-server
+	$(MAKE) -f Makefile.pgxs install DESTDIR=$(DESTDIR)
 
 install-ext: build-ext
 	$(SUDO) $(MAKE) -f Makefile.pgxs install

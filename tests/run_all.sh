@@ -2,7 +2,7 @@
 # Runs every fstore test suite against a PostgreSQL cluster and Redis started here, in a temporary
 # directory on free loopback ports, and stopped afterwards. Prints one summary line per suite.
 #
-# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs demo ui python
+# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs cli demo ui python
 # The python suite runs clients/python/tests with Debian's python3 (PYTHON, default /usr/bin/python3).
 # FSTORE_KEEP_WORK=1 keeps the temporary directory (regress results, logs) for a look afterwards.
 # The sanitize suite runs the unit tests and the HTTP integration tests on the ASan+UBSan build in
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 export FSTORE_SOURCE_DIR=$PWD
 export FSTORE_BUILD_DIR=${BUILD_DIR:-build}
 [[ $FSTORE_BUILD_DIR = /* ]] || FSTORE_BUILD_DIR=$PWD/$FSTORE_BUILD_DIR
-SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration sanitize docs demo ui python"}
+SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration sanitize docs cli demo ui python"}
 ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 [[ $ASAN_BUILD_DIR = /* ]] || ASAN_BUILD_DIR=$PWD/$ASAN_BUILD_DIR
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
@@ -117,6 +117,13 @@ if want docs; then
   out=$(PGPORT=$PG_PORT tests/docs_examples.sh 2>&1); rc=$?
   echo "$out" | tail -30
   record docs "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
+fi
+
+if want cli; then
+  echo "== fstore command line (tests/cli_test.sh)"
+  out=$(BUILD_DIR=$FSTORE_BUILD_DIR tests/cli_test.sh 2>&1); rc=$?
+  echo "$out"
+  record cli "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
 fi
 
 if want demo; then
