@@ -116,3 +116,6 @@ CREATE TABLE fstore.stream_status (
 ALTER TABLE fstore.rejected_rows ADD COLUMN source text, ADD COLUMN partition integer, ADD COLUMN "offset" bigint;
 SELECT pg_catalog.pg_extension_config_dump('fstore.stream_source_registry', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.stream_offsets', '');
+-- ---- Web UI and the registry over HTTP (issue 15): tokens with the admin role. ----
+ALTER TABLE fstore.api_token_registry DROP CONSTRAINT api_token_registry_role_check,
+  ADD CONSTRAINT api_token_registry_role_check CHECK (role IN ('reader', 'writer', 'admin'));
