@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   std::string url_error;
   if (!parse_redis_url(parsed.config->redis_url, endpoint, &url_error)) {
     std::cerr << "fstore-server: bad --redis URL '" << redact_url(parsed.config->redis_url) << "': " << url_error
-              << " (expected redis://[[user]:password@]host[:port][/db])\n";
+              << " (expected redis://[[user]:password@]host[:port][/db] or redis+cluster://host:port[,host:port...])\n";
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);

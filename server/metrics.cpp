@@ -81,6 +81,7 @@ std::string Metrics::render(const std::vector<Sample>& extra) const {
   };
   counter("fstore_redis_errors_total", "Redis commands or connections that failed.", redis_errors.load());
   counter("fstore_redis_reconnects_total", "Reconnections of the read-path Redis connections.", redis_reconnects.load());
+  counter("fstore_redis_redirects_total", "Redis Cluster MOVED/ASK replies the read path followed.", redis_redirects.load());
   counter("fstore_pg_errors_total", "PostgreSQL calls that failed for reasons other than user input.", pg_errors.load());
   counter("fstore_http_connections_accepted_total", "Client connections accepted.", connections_accepted.load());
   counter("fstore_http_connections_rejected_total", "Client connections closed at once (over --max-connections).", connections_rejected.load());

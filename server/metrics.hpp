@@ -41,6 +41,7 @@ class Metrics {
 
   std::atomic<uint64_t> redis_errors{0};        // failed Redis commands / connections
   std::atomic<uint64_t> redis_reconnects{0};
+  std::atomic<uint64_t> redis_redirects{0};     // Redis Cluster MOVED/ASK replies followed
   std::atomic<uint64_t> pg_errors{0};           // failed PostgreSQL calls (not user errors)
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> connections_rejected{0};  // over --max-connections

@@ -1,6 +1,7 @@
 #include "redis/redis_pipeline.hpp"
 
 #include "log.hpp"
+#include "redis/redis_cluster.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -282,6 +283,10 @@ void RedisPipeline::start_watchdog() {
 RedisClient::RedisClient(IoLoops& loops, const RedisEndpoint& endpoint, int connections,
                          Metrics& metrics, std::chrono::milliseconds timeout)
     : by_loop_(loops.size()) {
+  if (endpoint.cluster) {
+    cluster_ = std::make_shared<RedisCluster>(loops, endpoint, metrics, timeout);
+    return;
+  }
   size_t n = std::max(static_cast<size_t>(std::max(connections, 1)), loops.size());
   for (size_t i = 0; i < n; ++i) {
     pipelines_.push_back(std::make_shared<RedisPipeline>(loops.at(i % loops.size()), endpoint, metrics, timeout));
@@ -289,10 +294,17 @@ RedisClient::RedisClient(IoLoops& loops, const RedisEndpoint& endpoint, int conn
   }
 }
 
-void RedisClient::start() { for (auto& p : pipelines_) p->start(); }
-void RedisClient::stop() { for (auto& p : pipelines_) p->stop(); }
+void RedisClient::start() {
+  if (cluster_) cluster_->start();
+  for (auto& p : pipelines_) p->start();
+}
+void RedisClient::stop() {
+  if (cluster_) cluster_->stop();
+  for (auto& p : pipelines_) p->stop();
+}
 
 void RedisClient::submit(std::string commands, size_t count, RedisCallback done) {
+  if (cluster_) return cluster_->submit(std::move(commands), count, std::move(done));
   // A connected pipeline of the caller's loop: no thread hand-off.
   if (int loop = IoLoops::current(); loop >= 0 && static_cast<size_t>(loop) < by_loop_.size()) {
     const auto& local = by_loop_[static_cast<size_t>(loop)];
@@ -312,11 +324,13 @@ void RedisClient::submit(std::string commands, size_t count, RedisCallback done)
 }
 
 bool RedisClient::connected() const {
+  if (cluster_) return cluster_->connected();
   for (auto& p : pipelines_) if (p->connected()) return true;
   return false;
 }
 
 std::string RedisClient::last_error() const {
+  if (cluster_) return cluster_->last_error();
   for (auto& p : pipelines_) if (auto e = p->last_error(); !e.empty()) return e;
   return "";
 }

@@ -52,6 +52,8 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
   void submit(std::string commands, size_t count, RedisCallback done);
   bool connected() const { return connected_.load(); }
   std::string last_error() const;
+  const RedisEndpoint& endpoint() const { return endpoint_; }
+  std::string address() const { return endpoint_.host + ":" + std::to_string(endpoint_.port); }
 
  private:
   struct Pending {
@@ -98,6 +100,9 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
 // A few pipelines, at least one per I/O loop (connection i lives on loop i % loops). A submit
 // from a loop's thread goes to a connected pipeline of that loop; from any other thread, or when
 // none of the loop's is connected, to any connected one, round robin.
+class RedisCluster;
+
+// With a redis+cluster:// endpoint every call goes to a RedisCluster (redis/redis_cluster.hpp).
 class RedisClient {
  public:
   RedisClient(IoLoops& loops, const RedisEndpoint& endpoint, int connections,
@@ -109,6 +114,7 @@ class RedisClient {
   std::string last_error() const;
 
  private:
+  std::shared_ptr<RedisCluster> cluster_;
   std::vector<std::shared_ptr<RedisPipeline>> pipelines_;
   std::vector<std::vector<RedisPipeline*>> by_loop_;  // the pipelines of each loop
   std::atomic<size_t> next_{0};

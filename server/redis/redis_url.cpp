@@ -41,15 +41,37 @@ bool fail(std::string* error, const std::string& why) {
   return false;
 }
 
+// Parses host[:port] (the host may be an IPv6 address in brackets) into `host` and `port`.
+bool parse_host_port(std::string rest, std::string& host, int& port, std::string* error) {
+  size_t host_end = 0;
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    host_end = rest.find(']');
+    if (host_end == std::string::npos) return fail(error, "unclosed '[' in the host");
+  }
+  if (auto colon = rest.find(':', host_end); colon != std::string::npos) {
+    std::string p = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    if (!parse_bounded(p, 1, 65535, port)) return fail(error, "bad port '" + p + "'");
+  }
+  if (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']') rest = rest.substr(1, rest.size() - 2);
+  if (rest.empty()) return fail(error, "no host");
+  if (rest.find_first_of("[]@/ ,") != std::string::npos) return fail(error, "bad host '" + rest + "'");
+  host = rest;
+  return true;
+}
+
 }  // namespace
 
 bool parse_redis_url(const std::string& url, RedisEndpoint& out, std::string* error) {
   RedisEndpoint ep;
   std::string rest = url;
-  const std::string scheme = "redis://";
+  const std::string scheme = "redis://", cluster_scheme = "redis+cluster://";
   if (rest.compare(0, scheme.size(), scheme) == 0) rest = rest.substr(scheme.size());
-  else if (rest.find("://") != std::string::npos)
-    return fail(error, "unsupported scheme (expected redis://)");
+  else if (rest.compare(0, cluster_scheme.size(), cluster_scheme) == 0) {
+    rest = rest.substr(cluster_scheme.size());
+    ep.cluster = true;
+  } else if (rest.find("://") != std::string::npos)
+    return fail(error, "unsupported scheme (expected redis:// or redis+cluster://)");
   // The credentials end at the last '@', so a password may hold '/' or '@' even unencoded.
   if (auto at = rest.rfind('@'); at != std::string::npos) {
     std::string cred = rest.substr(0, at);
@@ -66,21 +88,25 @@ bool parse_redis_url(const std::string& url, RedisEndpoint& out, std::string* er
     std::string db = rest.substr(slash + 1);
     rest = rest.substr(0, slash);
     if (!db.empty() && !parse_bounded(db, 0, 1000000, ep.db)) return fail(error, "bad database number '" + db + "'");
+    if (ep.cluster && ep.db != 0) return fail(error, "a Redis Cluster has only database 0");
   }
-  size_t host_end = 0;
-  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
-    host_end = rest.find(']');
-    if (host_end == std::string::npos) return fail(error, "unclosed '[' in the host");
+  if (!ep.cluster) {
+    if (!parse_host_port(rest, ep.host, ep.port, error)) return false;
+  } else {
+    size_t start = 0;
+    while (true) {
+      auto comma = rest.find(',', start);
+      std::pair<std::string, int> seed{"", 6379};
+      if (!parse_host_port(rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start),
+                           seed.first, seed.second, error))
+        return false;
+      ep.seeds.push_back(seed);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    ep.host = ep.seeds.front().first;
+    ep.port = ep.seeds.front().second;
   }
-  if (auto colon = rest.find(':', host_end); colon != std::string::npos) {
-    std::string port = rest.substr(colon + 1);
-    rest = rest.substr(0, colon);
-    if (!parse_bounded(port, 1, 65535, ep.port)) return fail(error, "bad port '" + port + "'");
-  }
-  if (rest.size() >= 2 && rest.front() == '[' && rest.back() == ']') rest = rest.substr(1, rest.size() - 2);
-  if (rest.empty()) return fail(error, "no host");
-  if (rest.find_first_of("[]@/ ") != std::string::npos) return fail(error, "bad host '" + rest + "'");
-  ep.host = rest;
   out = ep;
   return true;
 }

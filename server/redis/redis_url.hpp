@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fstore::server {
 
@@ -13,9 +15,14 @@ struct RedisEndpoint {
   std::string user;      // empty: AUTH with the password only (the default user)
   std::string password;  // empty: no AUTH
   int db = 0;
+  // redis+cluster://: the nodes to ask for the slot map (host and port above are the first).
+  bool cluster = false;
+  std::vector<std::pair<std::string, int>> seeds;
 };
 
-// Parses redis://[[user]:password@]host[:port][/db] (or the same without "redis://").
+// Parses redis://[[user]:password@]host[:port][/db] (or the same without "redis://"), and
+// redis+cluster://[[user]:password@]host[:port][,host[:port]...] for a Redis Cluster (no db: a
+// cluster has only database 0).
 // user and password are percent-decoded (%40 for '@', %3A for ':'); the host may be an IPv6
 // address in brackets; port 1..65535; db 0..1000000. Returns false and sets `error` (when given)
 // on anything else: another scheme, an empty host, a bad port or db, a query string, bad %XX.

@@ -7,6 +7,10 @@
 #   stack.sh pg-restart DIR                  fast restart, same port
 #   stack.sh redis-start DIR PORT [persist]  start redis-server in DIR (no persistence unless 'persist')
 #   stack.sh redis-stop DIR                  stop it (SIGTERM, then wait)
+#   stack.sh redis-cluster-start DIR         3 masters + 3 replicas on free ports (DIR/ports lists them,
+#                                            masters first); waits for cluster_state:ok and
+#                                            every replica in sync
+#   stack.sh redis-cluster-stop DIR          stop every node of it
 #
 # FSTORE_PG_PROFILE=bench starts PostgreSQL with its defaults apart from shared_buffers.
 # PostgreSQL refuses to run as root, so as root the cluster runs as the 'postgres' user.
@@ -89,6 +93,62 @@ redis_stop() {
   rm -f "$dir/redis.pid"
 }
 
+redis_cluster_start() {
+  local dir=$1 port ports=() i
+  mkdir -p "$dir"
+  for i in 0 1 2 3 4 5; do
+    # A node also listens on port + 10000 (the cluster bus): both must be free and below 32768.
+    while :; do
+      port=$(free_port)
+      [ "$port" -lt 22000 ] && ! (exec 3<>/dev/tcp/127.0.0.1/$((port + 10000))) 2>/dev/null && break
+    done
+    ports+=("$port")
+    mkdir -p "$dir/n$i"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/n$i" --daemonize yes --pidfile "$dir/n$i/redis.pid" \
+      --logfile "$dir/n$i/redis.log" --save "" --appendonly no --protected-mode yes --cluster-enabled yes \
+      --cluster-config-file "$dir/n$i/nodes.conf" --cluster-node-timeout 1000 \
+      --cluster-replica-validity-factor 0
+  done
+  printf '%s\n' "${ports[@]}" >"$dir/ports"
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  done
+  local hosts=()
+  for port in "${ports[@]}"; do hosts+=("127.0.0.1:$port"); done
+  redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { cat "$dir/create.log" >&2; return 1; }
+  for _ in $(seq 1 200); do
+    local ok=1
+    for port in "${ports[@]}"; do
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+    done
+    [ $ok = 1 ] && break
+    sleep 0.1
+  done
+  [ $ok = 1 ] || { echo "stack.sh: the Redis Cluster in $dir did not reach cluster_state:ok" >&2; return 1; }
+  # Replicas attach and sync a few seconds later; a failover test needs them in sync (and listed by
+  # CLUSTER SLOTS) first.
+  for _ in $(seq 1 300); do
+    ok=1
+    for port in "${ports[@]}"; do
+      local info
+      info=$(redis-cli -p "$port" info replication 2>/dev/null)
+      if grep -q 'role:master' <<<"$info"; then grep -q 'connected_slaves:1' <<<"$info" || ok=0
+      else grep -q 'master_link_status:up' <<<"$info" || ok=0; fi
+      [ "$(redis-cli -p "$port" cluster slots 2>/dev/null | grep -c '^127\.0\.0\.1$')" = 6 ] || ok=0
+    done
+    [ $ok = 1 ] && return 0
+    sleep 0.1
+  done
+  echo "stack.sh: the replicas of the Redis Cluster in $dir did not sync" >&2; return 1
+}
+
+redis_cluster_stop() {
+  local dir=$1 n
+  for n in "$dir"/n*; do [ -d "$n" ] && redis_stop "$n"; done
+  return 0
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   free-port) free_port ;;
@@ -97,5 +157,7 @@ case "$cmd" in
   pg-restart) pg_stop "$1" fast; port=$(sed -n 's/^port = //p' "$1/data/postgresql.conf" | tail -1); pg_start "$1" "$port" ;;
   redis-start) redis_start "$@" ;;
   redis-stop) redis_stop "$@" ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  redis-cluster-start) redis_cluster_start "$@" ;;
+  redis-cluster-stop) redis_cluster_stop "$@" ;;
+  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac
