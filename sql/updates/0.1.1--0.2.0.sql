@@ -116,3 +116,9 @@ CREATE TABLE fstore.stream_status (
 ALTER TABLE fstore.rejected_rows ADD COLUMN source text, ADD COLUMN partition integer, ADD COLUMN "offset" bigint;
 SELECT pg_catalog.pg_extension_config_dump('fstore.stream_source_registry', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.stream_offsets', '');
+-- ---- Partitioned history (issue 14): the columns of sql/parts/00_schema.sql. ----
+ALTER TABLE fstore.view_registry
+  ADD COLUMN partition_by text CHECK (partition_by IN ('day', 'week', 'month')),
+  ADD COLUMN retention interval CHECK (retention IS NULL OR (retention > interval '0' AND partition_by IS NOT NULL));
+-- create_feature_view gains `partition_by` and `retention` at the end.
+DROP FUNCTION fstore.create_feature_view(text, text, jsonb, interval, boolean, text, text, text[]);
