@@ -92,6 +92,8 @@ const std::vector<OptionSpec>& specs() {
        [](Config& c, const std::string& v) { return parse_int(v, c.drain_timeout_ms, 0, 3600000); }},
       {"--token-cache-ms", "MS", "how long a token lookup is cached (default 2000)",
        [](Config& c, const std::string& v) { return parse_int(v, c.token_cache_ms, 0, 60000); }},
+      {"--ui-dir", "DIR", "the built web UI served at /ui/ (env FSTORE_UI_DIR; default: ui/ beside the executable)",
+       [](Config& c, const std::string& v) { c.ui_dir = v; return !v.empty(); }},
   };
   return all;
 }
@@ -133,7 +135,7 @@ std::string usage() {
     out << left << s.help << "\n";
   }
   out << "  --help                          print this help and exit\n"
-         "\nenvironment: FSTORE_PG, FSTORE_REDIS, FSTORE_LISTEN (options win over them).\n"
+         "\nenvironment: FSTORE_PG, FSTORE_REDIS, FSTORE_LISTEN, FSTORE_UI_DIR (options win over them).\n"
          "exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for bad options.\n"
          "Unreachable PostgreSQL or Redis at start is reported on stderr and retried; /ready answers 503 meanwhile.\n";
   return out.str();
@@ -145,6 +147,7 @@ ParseResult parse_config(const std::vector<std::string>& args,
   Config config;
   if (const char* v = getenv_fn("FSTORE_PG"); v && *v) config.pg_url = v;
   if (const char* v = getenv_fn("FSTORE_REDIS"); v && *v) config.redis_url = v;
+  if (const char* v = getenv_fn("FSTORE_UI_DIR"); v && *v) config.ui_dir = v;
   if (const char* v = getenv_fn("FSTORE_LISTEN"); v && *v) {
     if (!parse_host_port(v, config.listen_host, config.listen_port)) {
       result.error = std::string("FSTORE_LISTEN: expected HOST:PORT, got '") + v + "'";

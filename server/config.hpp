@@ -39,6 +39,7 @@ struct Config {
   int write_timeout_ms = 10000;
   int drain_timeout_ms = 15000;          // SIGTERM: time allowed for in-flight requests
   int token_cache_ms = 2000;             // how long a token lookup is trusted
+  std::string ui_dir;                    // (0.2.0) the built web UI; empty: <executable dir>/ui
 };
 
 // Outcome of parsing: a config, or a help text to print (exit 0), or an error (exit 2).

@@ -3,6 +3,7 @@
 // (in-flight requests drained), 2 for bad options, 1 when it cannot listen.
 #include "config.hpp"
 #include "http/app.hpp"
+#include "http/ui_files.hpp"
 #include "http/io_loops.hpp"
 #include "http/server.hpp"
 #include "log.hpp"
@@ -68,6 +69,16 @@ int main(int argc, char** argv) {
   if (cfg.no_auth)
     log_warn("*** --no-auth: AUTHENTICATION IS OFF. Anyone who can reach " + cfg.listen_host + ":" +
              std::to_string(cfg.listen_port) + " can read and ingest features. For local work only. ***");
+
+  // The web UI (GET /ui/): the files `make build` bundled, read once into memory.
+  std::string ui_dir = cfg.ui_dir.empty() ? executable_dir() + "/ui" : cfg.ui_dir;
+  try {
+    app.ui = std::make_shared<const UiFiles>(ui_dir);
+    if (app.ui->empty()) log_warn("no web UI in " + ui_dir + " (run 'make build'); GET /ui/ answers 404");
+    else log_info("web UI from " + ui_dir + " at http://" + cfg.listen_host + ":" + std::to_string(cfg.listen_port) + "/ui/");
+  } catch (const std::exception& e) {
+    log_error(std::string("web UI not served: ") + e.what());
+  }
 
   app.pg = std::make_unique<PgPool>(cfg.pg_url, cfg.pg_connections, static_cast<size_t>(cfg.pg_queue_limit), app.metrics);
   app.auth = std::make_unique<TokenAuth>(*app.pg, app.metrics, std::chrono::milliseconds(cfg.token_cache_ms));

@@ -19,6 +19,14 @@ const char* route_label(Route route) {
     case Route::feature_metadata: return "/features/{view}/{feature}/metadata";
     case Route::statistics: return "/statistics/{view}";
     case Route::monitoring: return "/monitoring";
+    case Route::lineage: return "/lineage";
+    case Route::history: return "/history";
+    case Route::create_entity: return "POST /entities";
+    case Route::create_feature_view: return "POST /feature-views";
+    case Route::add_features: return "POST /feature-views/{view}/features";
+    case Route::set_feature_status: return "PUT /features/{view}/{feature}/status";
+    case Route::create_feature_service: return "POST /feature-services";
+    case Route::ui: return "/ui/";
     default: return "other";
   }
 }

@@ -16,7 +16,8 @@ namespace fstore::server {
 // The routes, as metric labels (the path templates of API.md).
 enum class Route : int {
   health, ready, metrics, entity_features, online_features, ingest, groups, features,
-  feature_metadata, statistics, monitoring, other, count_
+  feature_metadata, statistics, monitoring, lineage, history,
+  create_entity, create_feature_view, add_features, set_feature_status, create_feature_service, ui, other, count_
 };
 const char* route_label(Route route);
 

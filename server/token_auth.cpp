@@ -83,6 +83,7 @@ void TokenAuth::finish(const TokenDigest& digest, AuthResult result, uint64_t ge
 static Role role_of(const pqxx::result& r) {
   if (r.empty() || r[0][0].is_null()) return Role::none;
   std::string name = r[0][0].c_str();
+  if (name == "admin") return Role::admin;
   if (name == "writer") return Role::writer;
   if (name == "reader") return Role::reader;
   return Role::none;

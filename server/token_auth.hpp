@@ -1,4 +1,4 @@
-// Bearer tokens: fstore.lookup_api_token($1) gives the role ('reader' | 'writer') or NULL.
+// Bearer tokens: fstore.lookup_api_token($1) gives the role ('reader' | 'writer' | 'admin') or NULL.
 // Answers, known and unknown alike, are cached for --token-cache-ms (2 s): an unknown token
 // costs one PostgreSQL lookup per cache period, however often it is sent, and concurrent
 // requests with one uncached token share one lookup. The cache holds no tokens: it is keyed by
@@ -22,7 +22,7 @@
 
 namespace fstore::server {
 
-enum class Role { none, reader, writer };
+enum class Role { none, reader, writer, admin };  // admin: writer + registry changes (0.2.0)
 
 struct AuthResult {
   enum class Kind { ok, invalid, unavailable } kind;

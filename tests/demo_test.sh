@@ -23,7 +23,7 @@ pids() {  # the pids the demo started, from its pid files
 
 if tools/demo.sh start >"$WORK/start1.out" 2>&1; then ok "demo start (ports $FSTORE_DEMO_PG_PORT $FSTORE_DEMO_REDIS_PORT $FSTORE_DEMO_HTTP_PORT)"
 else fail "demo start"; tail -40 "$WORK/start1.out"; echo "demo test: $PASSED passed, $FAILED failed"; exit 1; fi
-for word in "Loading the demo data" "create_training_set" "compute_statistics" "drifted in the last two weeks" "online after" "validation_failed" "make stop"; do
+for word in "fstore --pg" "apply examples/demo" "applied" "Loading the demo data" "create_training_set" "compute_statistics" "drifted in the last two weeks" "online after" "validation_failed" "make stop" "open http://127.0.0.1:$FSTORE_DEMO_HTTP_PORT/ui/"; do
   grep -q "$word" "$WORK/start1.out" && ok "the demo shows: $word" || fail "the demo does not show: $word"
 done
 

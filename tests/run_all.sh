@@ -2,7 +2,8 @@
 # Runs every fstore test suite against a PostgreSQL cluster and Redis started here, in a temporary
 # directory on free loopback ports, and stopped afterwards. Prints one summary line per suite.
 #
-# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs demo
+# FSTORE_SUITES selects suites (default: all): regress isolation upgrade unit integration sanitize docs cli demo ui python
+# The python suite runs clients/python/tests with Debian's python3 (PYTHON, default /usr/bin/python3).
 # FSTORE_KEEP_WORK=1 keeps the temporary directory (regress results, logs) for a look afterwards.
 # The sanitize suite runs the unit tests and the HTTP integration tests on the ASan+UBSan build in
 # ASAN_BUILD_DIR (default build-asan); a sanitizer report in any process fails it.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 export FSTORE_SOURCE_DIR=$PWD
 export FSTORE_BUILD_DIR=${BUILD_DIR:-build}
 [[ $FSTORE_BUILD_DIR = /* ]] || FSTORE_BUILD_DIR=$PWD/$FSTORE_BUILD_DIR
-SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration sanitize docs demo"}
+SUITES=${FSTORE_SUITES:-"regress isolation upgrade unit integration sanitize docs cli demo ui python"}
 ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 [[ $ASAN_BUILD_DIR = /* ]] || ASAN_BUILD_DIR=$PWD/$ASAN_BUILD_DIR
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
@@ -118,11 +119,32 @@ if want docs; then
   record docs "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
 fi
 
+if want cli; then
+  echo "== fstore command line (tests/cli_test.sh)"
+  out=$(BUILD_DIR=$FSTORE_BUILD_DIR tests/cli_test.sh 2>&1); rc=$?
+  echo "$out"
+  record cli "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
+fi
+
 if want demo; then
   echo "== demo (tools/demo.sh start/stop on free ports, the README's curl commands)"
   out=$(BUILD_DIR=$FSTORE_BUILD_DIR tests/demo_test.sh 2>&1); rc=$?
   echo "$out" | tail -30
   record demo "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
+fi
+
+if want ui; then
+  echo "== web UI in headless Chromium (tests/ui_test.sh)"
+  out=$(PGPORT=$PG_PORT BUILD_DIR=$FSTORE_BUILD_DIR tests/ui_test.sh 2>&1); rc=$?
+  echo "$out" | tail -40
+  record ui "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | tail -1)"
+fi
+
+if want python; then
+  echo "== python client (pytest against PostgreSQL, Redis and fstore-server it starts)"
+  out=$(cd clients/python && "${PYTHON:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider tests 2>&1); rc=$?
+  echo "$out" | tail -40
+  record python "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$(echo "$out" | grep -E '[0-9]+ (passed|failed|error)' | tail -1)"
 fi
 
 echo

@@ -24,6 +24,7 @@ REDIS_PORT=${FSTORE_DEMO_REDIS_PORT:-16379}
 HTTP_PORT=${FSTORE_DEMO_HTTP_PORT:-8080}
 BUILD=${BUILD_DIR:-build}; [[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
 SERVER=$BUILD/fstore-server
+FSTORE=$BUILD/fstore
 DB=fstore_demo
 QUIET=${FSTORE_DEMO_QUIET:-0}
 BASE=http://127.0.0.1:$HTTP_PORT
@@ -119,7 +120,7 @@ now_ms() { date +%s%3N; }
 # ------------------------------------------------------------------------------------------------
 start() {
   local t0; t0=$(now_ms)
-  [ -x "$SERVER" ] || die "$SERVER is missing: run 'make demo' (or 'make build') first"
+  [ -x "$SERVER" ] && [ -x "$FSTORE" ] || die "$SERVER or $FSTORE is missing: run 'make demo' (or 'make build') first"
   command -v pg_config >/dev/null && command -v redis-server >/dev/null && command -v curl >/dev/null \
     || die "PostgreSQL 15, redis-server and curl are needed: run 'make demo' (it runs 'make deps')"
   [ -f "$(pg_config --sharedir)/extension/fstore.control" ] \
@@ -158,7 +159,8 @@ start() {
 
   READER=$(psql_demo -qAt -c "SELECT fstore.create_api_token('demo_reader', 'reader')")
   WRITER=$(psql_demo -qAt -c "SELECT fstore.create_api_token('demo_writer', 'writer')")
-  ( umask 077; printf 'export READER=%s\nexport WRITER=%s\n' "$READER" "$WRITER" >"$DIR/tokens.env" )
+  ADMIN=$(psql_demo -qAt -c "SELECT fstore.create_api_token('demo-admin', 'admin')")
+  ( umask 077; printf 'export READER=%s\nexport WRITER=%s\nexport ADMIN=%s\n' "$READER" "$WRITER" "$ADMIN" >"$DIR/tokens.env" )
   echo "$HTTP_PORT" >"$DIR/http.port"
 
   setsid nohup "$SERVER" --pg "postgresql://postgres@127.0.0.1:$PG_PORT/$DB" \
@@ -174,11 +176,21 @@ start() {
   say "API tokens (shown once, also in $DIR/tokens.env):"
   say "  reader  $READER"
   say "  writer  $WRITER"
+  say "  admin   $ADMIN   (may also change the registry, in the web UI too)"
 
   # --------------------------------------------------------------------------------------------
-  section "Loading the demo data (tools/demo_data.sql: fixed seed, no downloads)"
+  section "The registry as code: fstore apply examples/demo (entities, feature views, services in YAML)"
   local t1; t1=$(now_ms)
-  psql_demo -q -o /dev/null -v ON_ERROR_STOP=1 -f tools/demo_data.sql >"$DIR/load.log" 2>&1 \
+  local pg_url="postgresql://postgres@127.0.0.1:$PG_PORT/$DB"
+  psql_demo -q -o /dev/null -v ON_ERROR_STOP=1 -f tools/demo_schema.sql >"$DIR/load.log" 2>&1 \
+    || { cat "$DIR/load.log" >&2; die "creating the demo's tables failed"; }
+  say "${D}\$${N} fstore --pg $pg_url apply examples/demo"
+  "$FSTORE" --pg "$pg_url" apply examples/demo >"$DIR/apply.log" 2>&1 \
+    || { cat "$DIR/apply.log" >&2; die "fstore apply examples/demo failed"; }
+  [ "$QUIET" = 1 ] || cat "$DIR/apply.log"
+
+  section "Loading the demo data (tools/demo_data.sql: fixed seed, no downloads)"
+  psql_demo -q -o /dev/null -v ON_ERROR_STOP=1 -f tools/demo_data.sql >>"$DIR/load.log" 2>&1 \
     || { cat "$DIR/load.log" >&2; die "loading the demo data failed"; }
   say "loaded in $(( $(now_ms) - t1 )) ms with INSERT ... SELECT into fstore_data.* (validated like COPY and fstore.ingest):"
   [ "$QUIET" = 1 ] || psql_demo -q -c "
@@ -329,16 +341,18 @@ start() {
   cat <<EOF
 
 Go on:
+  open $BASE/ui/     # the web UI: paste the reader (or admin) token above
   psql -h 127.0.0.1 -p $PG_PORT -U postgres $DB     # then: SELECT * FROM fstore.feature_views;
-  source $DIR/tokens.env     # sets READER and WRITER
+  source $DIR/tokens.env     # sets READER, WRITER and ADMIN
   curl -s -H "Authorization: Bearer \$READER" $BASE/features/card_txn/7
   curl -s -H "Authorization: Bearer \$READER" $BASE/get-online-features \\
        -d '{"feature_service": "fraud_model", "entities": {"card_id": [7, 8]}}'
   curl -s -H "Authorization: Bearer \$READER" $BASE/groups
   curl -s $BASE/metrics | grep fstore_sync
   every curl command above: $DIR/curl_examples.sh
-  docs: README.md, docs/sql-reference.md, docs/http-api.md, docs/operations.md
+  docs: README.md, docs/sql-reference.md, docs/http-api.md, docs/operations.md, docs/ui.md
 
+The web UI: open $BASE/ui/
 Stop everything:  make stop
 EOF
 }

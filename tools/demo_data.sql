@@ -1,8 +1,8 @@
 -- fstore demo data: an e-commerce shop (customers, products, interactions) and a card issuer
 -- (card transactions), generated here with a fixed seed. No downloads.
 --
--- Run with psql in a database where `CREATE EXTENSION fstore` was done:
---   psql -v ON_ERROR_STOP=1 -f tools/demo_data.sql
+-- Run with psql in a database where `CREATE EXTENSION fstore` was done, after the registry:
+--   psql -f tools/demo_schema.sql && fstore apply examples/demo && psql -v ON_ERROR_STOP=1 -f tools/demo_data.sql
 --
 -- Every value comes from setseed(0.42) and random() evaluated in a fixed order (no parallel
 -- query), so two runs give the same numbers. Timestamps are relative to :anchor (midnight UTC of
@@ -27,61 +27,8 @@ SELECT setseed(0.42);
 CREATE SCHEMA IF NOT EXISTS demo;
 CREATE TABLE demo.settings AS SELECT (:anchor)::timestamptz AS anchor;
 
--- ---------------------------------------------------------------------------------------------
--- Registry
--- ---------------------------------------------------------------------------------------------
-SELECT fstore.create_entity('customer', 'customer_id', 'bigint',
-         description => 'A registered customer of the web shop', owner => 'growth-team',
-         tags => ARRAY['ecommerce', 'pii-free']);
-SELECT fstore.create_entity('product', 'product_id', 'bigint',
-         description => 'An article of the catalogue', owner => 'catalogue-team', tags => ARRAY['ecommerce']);
-SELECT fstore.create_entity('card', 'card_id', 'bigint',
-         description => 'A payment card issued by the bank', owner => 'risk-team', tags => ARRAY['fraud']);
-
-SELECT fstore.create_feature_view('customer_stats', 'customer', '[
-  {"name": "total_purchases", "type": "integer", "description": "orders since sign-up",
-   "validation": {"min": 0, "not_null": true}},
-  {"name": "total_spent", "type": "numeric", "description": "EUR spent since sign-up",
-   "validation": {"min": 0, "not_null": true}},
-  {"name": "avg_order_value", "type": "numeric", "description": "EUR per order (derived)",
-   "expression": "round(total_spent / NULLIF(total_purchases, 0), 2)"},
-  {"name": "favourite_category", "type": "text", "description": "category with most orders",
-   "validation": {"allowed": ["books", "electronics", "fashion", "games", "garden", "grocery", "home", "sports"]}},
-  {"name": "days_since_last_purchase", "type": "integer", "validation": {"min": 0}}
-]', ttl => '30 days', description => 'Weekly purchase summary per customer, from the orders pipeline',
-   owner => 'growth-team', tags => ARRAY['ecommerce', 'weekly']);
-
-SELECT fstore.create_feature_view('product_stats', 'product', '[
-  {"name": "category", "type": "text",
-   "validation": {"allowed": ["books", "electronics", "fashion", "games", "garden", "grocery", "home", "sports"], "not_null": true}},
-  {"name": "price", "type": "numeric", "description": "EUR", "validation": {"min": 0.5, "max": 5000}},
-  {"name": "rating", "type": "numeric", "description": "average review, 1 to 5", "validation": {"min": 1, "max": 5}},
-  {"name": "views_7d", "type": "integer", "validation": {"min": 0}},
-  {"name": "purchases_7d", "type": "integer", "validation": {"min": 0}},
-  {"name": "conversion_7d", "type": "float8", "description": "purchases per view (derived)",
-   "expression": "purchases_7d::float8 / NULLIF(views_7d, 0)"}
-]', ttl => '30 days', description => 'Weekly product popularity', owner => 'catalogue-team',
-   tags => ARRAY['ecommerce', 'weekly']);
-
-SELECT fstore.create_feature_view('card_txn', 'card', '[
-  {"name": "amount", "type": "numeric", "description": "EUR of the transaction", "validation": {"min": 0, "max": 50000, "not_null": true}},
-  {"name": "merchant_category", "type": "text",
-   "validation": {"allowed": ["grocery", "fuel", "restaurant", "travel", "electronics", "online_gaming", "cash_withdrawal", "pharmacy"]}},
-  {"name": "hour", "type": "integer", "description": "hour of day (UTC) of the transaction", "validation": {"min": 0, "max": 23}},
-  {"name": "device_risk_score", "type": "float8", "description": "from the device fingerprinting vendor",
-   "validation": {"min": 0, "max": 1}},
-  {"name": "txn_count_1h", "type": "integer", "description": "transactions of the card in the last hour", "validation": {"min": 0}},
-  {"name": "is_night", "type": "boolean", "description": "between 00:00 and 05:59 (derived)", "expression": "hour < 6"}
-]', ttl => '7 days', description => 'The latest card transaction and its context, per card',
-   owner => 'risk-team', tags => ARRAY['fraud', 'streaming']);
-
--- Raw interaction events the shop already has: adopted as a feature view, nothing copied.
-CREATE TABLE demo.interactions (
-  customer_id bigint NOT NULL,
-  product_id bigint NOT NULL,
-  action text NOT NULL,            -- view | cart | purchase
-  event_ts timestamptz NOT NULL
-);
+-- The registry (entities, views, services) is examples/demo/*.yaml, applied before this file
+-- with `fstore apply examples/demo` (tools/demo_schema.sql makes demo.interactions for it first).
 
 -- ---------------------------------------------------------------------------------------------
 -- E-commerce: 20,000 customers, 2,000 products, six months
@@ -164,11 +111,6 @@ SELECT 1 + (random() * 19999)::int,
   FROM demo.settings s, generate_series(1, 150000) AS i, LATERAL (SELECT random() + 0 * i AS r) AS x;   -- 0 * i: once per event
 CREATE INDEX ON demo.interactions (customer_id, event_ts);
 
-SELECT fstore.register_feature_view('customer_last_action', 'customer', 'demo.interactions',
-         features => ARRAY['action', 'product_id'], ttl => '14 days',
-         description => 'The customer''s most recent interaction with the shop (raw events, adopted in place)',
-         owner => 'recsys-team', tags => ARRAY['ecommerce', 'realtime']);
-
 -- ---------------------------------------------------------------------------------------------
 -- Fraud: 10,000 cards, 90 days of transactions (about 270,000), 1% fraudulent
 -- ---------------------------------------------------------------------------------------------
@@ -213,24 +155,6 @@ CREATE TABLE demo.fraud_labels AS
 SELECT card_id, event_ts AS event_timestamp, fraud AS is_fraud
   FROM txns, demo.settings s WHERE event_ts >= s.anchor - interval '30 days'
  ORDER BY event_ts, card_id;
-
--- ---------------------------------------------------------------------------------------------
--- Feature services: what each model reads
--- ---------------------------------------------------------------------------------------------
-SELECT fstore.create_feature_service('churn_model',
-         ARRAY['customer_stats:total_purchases', 'customer_stats:avg_order_value',
-               'customer_stats:days_since_last_purchase', 'customer_stats:favourite_category'],
-         description => 'Weekly churn scoring of the CRM team', owner => 'growth-team', tags => ARRAY['ecommerce']);
--- The churn model's transformations: fitted by `make demo` on its training set, served online.
-SELECT fstore.set_transforms('churn_model', '{
-  "customer_stats:total_purchases": {"kind": "standard"},
-  "customer_stats:avg_order_value": {"kind": "robust", "impute": "median"},
-  "customer_stats:days_since_last_purchase": {"kind": "bucketize", "boundaries": [7, 30, 90]},
-  "customer_stats:favourite_category": {"kind": "onehot", "max_categories": 5}}');
-SELECT fstore.create_feature_service('fraud_model', ARRAY['card_txn:*'],
-         description => 'Real-time authorisation scoring', owner => 'risk-team', tags => ARRAY['fraud', 'realtime']);
-SELECT fstore.create_feature_service('recommender', ARRAY['customer_stats:favourite_category', 'customer_last_action:*'],
-         description => 'Home page recommendations', owner => 'recsys-team', tags => ARRAY['ecommerce']);
 
 GRANT USAGE ON SCHEMA demo TO fstore_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA demo TO fstore_reader;

@@ -45,7 +45,18 @@ SELECT name, role, revoked_at IS NULL AS live FROM fstore.api_tokens ORDER BY na
 SELECT fstore.lookup_api_token(reader_token) AS reader_role, fstore.lookup_api_token(writer_token) AS writer_role,
        fstore.lookup_api_token('fst_guess') AS unknown FROM tokens;
 SELECT regress_error($$SELECT fstore.create_api_token('svc_reader', 'reader')$$);
-SELECT regress_error($$SELECT fstore.create_api_token('svc_admin', 'admin')$$);
+-- (0.2.0) admin tokens, and names that are labels: letters, digits, '-', '_', '.', 1 to 63 characters.
+SELECT fstore.lookup_api_token(fstore.create_api_token('ci.nightly-admin_2', 'admin')) AS admin_role;
+SELECT fstore.lookup_api_token(fstore.create_api_token(repeat('a', 63), 'reader')) AS longest_name;
+SELECT regress_error($$SELECT fstore.create_api_token('svc_owner', 'owner')$$);
+SELECT regress_error($$SELECT fstore.create_api_token(NULL, 'reader')$$);
+SELECT regress_error($$SELECT fstore.create_api_token('', 'reader')$$);
+SELECT regress_error($$SELECT fstore.create_api_token(repeat('a', 64), 'reader')$$);
+SELECT regress_error($$SELECT fstore.create_api_token('has space', 'reader')$$);
+SELECT regress_error($$SELECT fstore.create_api_token('semi;colon', 'reader')$$);
+SELECT regress_error($$SELECT fstore.create_api_token(E'new\nline', 'reader')$$);
+SELECT fstore.revoke_api_token('ci.nightly-admin_2');
+SELECT fstore.revoke_api_token(repeat('a', 63));
 SELECT fstore.revoke_api_token('svc_reader');
 SELECT fstore.lookup_api_token(reader_token) AS revoked_role FROM tokens;
 SELECT regress_error($$SELECT fstore.revoke_api_token('svc_reader')$$);

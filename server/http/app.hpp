@@ -25,6 +25,8 @@
 
 namespace fstore::server {
 
+class UiFiles;
+
 struct App {
   Config config;
   Metrics metrics;
@@ -37,6 +39,7 @@ struct App {
   std::unique_ptr<stream::StreamManager> streams;  // null with --no-streams (0.2.0)
   online::FittedServiceCache transforms;   // fitted transformation states, per registry snapshot
   AnswerCounters answers;                  // serving quality per feature and status (/metrics)
+  std::shared_ptr<const UiFiles> ui;       // the web UI's built files, GET /ui/ (0.2.0)
   std::atomic<bool> draining{false};
 };
 
@@ -85,6 +88,9 @@ std::optional<std::string> framing_error(const std::vector<std::string_view>& tr
 
 // The body limit for a request to `target` (POST /ingest gets the larger one).
 size_t body_limit_for(const Config& config, std::string_view target);
+
+// A reply whose body is the JSON text `body`.
+HttpReply json_reply(unsigned status, std::string body, Route route);
 
 // An error reply {"error": {"code", "message"}}.
 HttpReply error_reply(unsigned status, const std::string& code, const std::string& message, Route route = Route::other);

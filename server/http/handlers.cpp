@@ -3,6 +3,8 @@
 #include "http/catalog_handlers.hpp"
 #include "http/route_match.hpp"
 #include "http/ingest_errors.hpp"
+#include "http/registry_handlers.hpp"
+#include "http/ui_files.hpp"
 #include "log.hpp"
 #include "names.hpp"
 #include "online/json_limit.hpp"
@@ -23,14 +25,6 @@ namespace {
 
 int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-HttpReply json_reply(unsigned status, std::string body, Route route) {
-  HttpReply r;
-  r.status = status;
-  r.body = std::move(body);
-  r.route = route;
-  return r;
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -362,11 +356,29 @@ void dispatch(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>&
     case Route::ingest: return ingest(app, m, req, std::move(respond));
     case Route::statistics: return statistics_route(app, m, std::move(respond));
     case Route::monitoring: return monitoring_route(app, m, std::move(respond));
+    case Route::lineage: return lineage_route(app, m, std::move(respond));
+    case Route::history: return history_route(app, m, std::move(respond));
+    case Route::ui:
+      if (!app.ui) return respond(error_reply(404, "not_found", "the web UI is not loaded", Route::ui));
+      return respond(app.ui->reply(m.params[0]));
+    case Route::create_entity:
+    case Route::create_feature_view:
+    case Route::add_features:
+    case Route::set_feature_status:
+    case Route::create_feature_service: return registry_change_route(app, m, req->body, std::move(respond));
     default: return respond(error_reply(404, "not_found", "no such route", Route::other));
   }
 }
 
 }  // namespace
+
+HttpReply json_reply(unsigned status, std::string body, Route route) {
+  HttpReply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.route = route;
+  return r;
+}
 
 HttpReply error_reply(unsigned status, const std::string& code, const std::string& message, Route route) {
   return json_reply(status, error_body(code, message), route);
@@ -376,8 +388,27 @@ size_t body_limit_for(const Config& config, std::string_view target) {
   return target.rfind("/ingest/", 0) == 0 ? config.max_ingest_body_bytes : config.max_body_bytes;
 }
 
-// True for the routes anyone may call.
-static bool open_route(Route r) { return r == Route::health || r == Route::ready || r == Route::metrics; }
+// True for the routes anyone may call. The UI's files are static and hold no data: the page asks
+// for a token and sends it with every API call it makes.
+static bool open_route(Route r) {
+  return r == Route::health || r == Route::ready || r == Route::metrics || r == Route::ui;
+}
+
+// The catalog routes the UI reads: their answers say which role the token has
+// (X-Fstore-Role: reader, writer, admin; "no-auth" under --no-auth), so the UI offers the
+// registry forms to admins only. The server checks the role again on every change.
+static bool tells_role(Route r) {
+  return r == Route::groups || r == Route::features || r == Route::lineage || r == Route::history;
+}
+
+static const char* role_name(Role role) {
+  switch (role) {
+    case Role::reader: return "reader";
+    case Role::writer: return "writer";
+    case Role::admin: return "admin";
+    default: return "none";
+  }
+}
 
 // A 401 with the header RFC 6750 asks for.
 static HttpReply unauthorized(const std::string& message, const char* challenge, Route route) {
@@ -419,11 +450,20 @@ void handle_request(App& app, std::shared_ptr<HttpRequest> req, Respond respond)
       r.headers.emplace_back("Allow", m.allow);
       return respond(std::move(r));
     }
+    if (tells_role(m.route)) {
+      const char* role = app.config.no_auth ? "no-auth" : role_name(req->role);
+      respond = [respond = std::move(respond), role](HttpReply r) {
+        r.headers.emplace_back("X-Fstore-Role", role);
+        respond(std::move(r));
+      };
+    }
     if (open_route(m.route) || app.config.no_auth) return dispatch(app, m, req, std::move(respond));
     if (!req->authenticated || req->role == Role::none)
       return respond(unauthorized("missing or malformed Authorization: Bearer <token>", "Bearer", m.route));
-    if (m.route == Route::ingest && req->role != Role::writer)
-      return respond(error_reply(403, "forbidden", "ingest needs a writer token", m.route));
+    if (m.route == Route::ingest && req->role != Role::writer && req->role != Role::admin)
+      return respond(error_reply(403, "forbidden", "ingest needs a writer (or admin) token", m.route));
+    if (is_registry_change(m.route) && req->role != Role::admin)
+      return respond(error_reply(403, "forbidden", "changing the registry needs an admin token", m.route));
     dispatch(app, m, req, std::move(respond));
   } catch (const std::exception& e) {
     respond(error_reply(500, "internal", e.what()));

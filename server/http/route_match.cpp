@@ -55,6 +55,13 @@ std::vector<std::string> split_list(std::string_view s) {
   return out;
 }
 
+// The file a /ui/... path names, relative to the UI's root ("" for /ui and /ui/).
+static std::string ui_path(const std::vector<std::string>& seg) {
+  std::string out;
+  for (size_t i = 1; i < seg.size(); ++i) out += (i > 1 ? "/" : "") + seg[i];
+  return out;
+}
+
 RouteMatch match_route(std::string_view method, std::string_view target) {
   RouteMatch m;
   auto qpos = target.find('?');
@@ -90,6 +97,14 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
   else if (n == 2 && seg[0] == "ingest") set(Route::ingest, "POST", {seg[1]});
   else if (n == 2 && seg[0] == "statistics") set(Route::statistics, "GET", {seg[1]});
   else if (n == 1 && seg[0] == "monitoring") set(Route::monitoring, "GET");
+  else if (n == 1 && seg[0] == "lineage") set(Route::lineage, "GET");
+  else if (n == 1 && seg[0] == "history") set(Route::history, "GET");
+  else if (n == 1 && seg[0] == "entities") set(Route::create_entity, "POST");
+  else if (n == 1 && seg[0] == "feature-views") set(Route::create_feature_view, "POST");
+  else if (n == 3 && seg[0] == "feature-views" && seg[2] == "features") set(Route::add_features, "POST", {seg[1]});
+  else if (n == 1 && seg[0] == "feature-services") set(Route::create_feature_service, "POST");
+  else if (n == 4 && seg[0] == "features" && seg[3] == "status") set(Route::set_feature_status, "PUT", {seg[1], seg[2]});
+  else if (n >= 1 && seg[0] == "ui") set(Route::ui, "GET", {ui_path(seg)});
   else if (n == 3 && seg[0] == "features") set(Route::entity_features, "GET", {seg[1], seg[2]});
   else if (n == 4 && seg[0] == "features" && seg[3] == "metadata")
     set(Route::feature_metadata, "GET", {seg[1], seg[2]});

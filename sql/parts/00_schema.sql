@@ -109,7 +109,7 @@ INSERT INTO fstore.registry_state DEFAULT VALUES;
 
 CREATE TABLE fstore.api_token_registry (
   name       text PRIMARY KEY,
-  role       text NOT NULL CHECK (role IN ('reader', 'writer')),
+  role       text NOT NULL CHECK (role IN ('reader', 'writer', 'admin')),  -- admin: 0.2.0
   token_hash bytea NOT NULL UNIQUE,           -- sha256 of the token; the token itself is never stored
   created_by text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),

@@ -1,14 +1,28 @@
 -- API tokens for fstore-server: random, shown once, stored as sha256.
 
+-- A token's name is a label such as fraud-service-prod or ci.nightly (0.2.0): letters, digits,
+-- '-', '_' and '.', 1 to 63 characters. Raises 22023 otherwise.
+CREATE OR REPLACE FUNCTION fstore._check_token_name(name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF _check_token_name.name IS NULL OR _check_token_name.name !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+    RAISE EXCEPTION 'invalid token name %', COALESCE(quote_literal(_check_token_name.name), 'NULL')
+      USING ERRCODE = '22023',
+            HINT = 'Token names hold letters, digits, ''-'', ''_'' and ''.'', 1 to 63 characters.';
+  END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION fstore.create_api_token(name text, role text) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   token text;
 BEGIN
-  PERFORM fstore._check_name('token', create_api_token.name);
-  IF create_api_token.role IS NULL OR create_api_token.role NOT IN ('reader', 'writer') THEN
-    RAISE EXCEPTION 'token role must be ''reader'' or ''writer'', not %',
+  PERFORM fstore._check_token_name(create_api_token.name);
+  IF create_api_token.role IS NULL OR create_api_token.role NOT IN ('reader', 'writer', 'admin') THEN
+    RAISE EXCEPTION 'token role must be ''reader'', ''writer'' or ''admin'', not %',
       COALESCE(quote_literal(create_api_token.role), 'NULL') USING ERRCODE = '22023';
   END IF;
   PERFORM fstore._lock_registry();

@@ -116,6 +116,9 @@ CREATE TABLE fstore.stream_status (
 ALTER TABLE fstore.rejected_rows ADD COLUMN source text, ADD COLUMN partition integer, ADD COLUMN "offset" bigint;
 SELECT pg_catalog.pg_extension_config_dump('fstore.stream_source_registry', '');
 SELECT pg_catalog.pg_extension_config_dump('fstore.stream_offsets', '');
+-- ---- Web UI and the registry over HTTP (issue 15): tokens with the admin role. ----
+ALTER TABLE fstore.api_token_registry DROP CONSTRAINT api_token_registry_role_check,
+  ADD CONSTRAINT api_token_registry_role_check CHECK (role IN ('reader', 'writer', 'admin'));
 -- ---- Partitioned history (issue 14): the columns of sql/parts/00_schema.sql. ----
 ALTER TABLE fstore.view_registry
   ADD COLUMN partition_by text CHECK (partition_by IN ('day', 'week', 'month')),

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -17,11 +18,14 @@ namespace {
 class StreamFaultTest : public StreamFixture {
  protected:
   // Produces good messages [0, n) round-robin over `partitions` on a thread, `chunk` at a time
-  // with a pause between chunks, so that faults happen while messages still arrive.
+  // with a pause between chunks, so that faults happen while messages still arrive. A chunk waits
+  // until `released_chunks` lets it go: a test that lowers it paces production by its own
+  // progress rather than by the clock (a loaded machine then cannot outrun the faults).
   void produce_paced(const std::string& topic, int partitions, long n, long chunk, std::chrono::milliseconds pause) {
     for (long seq = 0; seq < n; ++seq) produced[static_cast<int>(seq % partitions)].push_back(seq);
     producing = std::thread([=] {
       for (long seq = 0; seq < n; ++seq) {
+        while (seq / chunk >= released_chunks) std::this_thread::sleep_for(10ms);
         producer.produce(topic, static_cast<int>(seq % partitions), good_message(seq));
         if ((seq + 1) % chunk == 0) std::this_thread::sleep_for(pause);
       }
@@ -30,6 +34,7 @@ class StreamFaultTest : public StreamFixture {
     });
   }
   void TearDown() override {
+    released_chunks = std::numeric_limits<long>::max();  // a failed assertion must not leave it waiting
     if (producing.joinable()) producing.join();
   }
   // The partitions a server reports for source `name` in /ready ([] when none or unreachable).
@@ -46,6 +51,7 @@ class StreamFaultTest : public StreamFixture {
   }
   std::thread producing;
   std::atomic<bool> done_producing{false};
+  std::atomic<long> released_chunks{std::numeric_limits<long>::max()};
 };
 
 }  // namespace
@@ -57,10 +63,12 @@ TEST_F(StreamFaultTest, KillNineTenTimesExactlyOnce) {
   kafka.create_topic("t_kill", 6);
   create_source("kill", "t_kill", ", \"batch_size\": 200");
   const long n = 100000;
+  released_chunks = 0;  // two chunks of 1,000 per round below, the rest after the last kill
   produce_paced("t_kill", 6, n, 1000, 350ms);
   std::mt19937 rng(13);
   int kills_while_consuming = 0;
   for (int round = 0; round < 30 && kills_while_consuming < 10; ++round) {
+    released_chunks += 2;
     auto server = start_server();
     long before = row_count();
     ASSERT_TRUE(eventually([&] { return row_count() > before; }, 60s)) << "no progress after restart\n" << server->log();
@@ -70,6 +78,7 @@ TEST_F(StreamFaultTest, KillNineTenTimesExactlyOnce) {
     if (at_kill < n) ++kills_while_consuming;
   }
   EXPECT_GE(kills_while_consuming, 10);
+  released_chunks = std::numeric_limits<long>::max();
   auto server = start_server();
   ASSERT_TRUE(eventually([&] { return done_producing && row_count() >= n; }, 120s))
       << row_count() << " rows\n" << server->log();
