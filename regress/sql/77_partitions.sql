@@ -79,6 +79,61 @@ SELECT * FROM public.pt_ts;
 DROP TABLE public.pt_ts;
 SELECT fstore.drop_feature_view('pt_own');
 DROP TABLE public.pt_own;
+-- Pruning: a daily view with a ttl of two days over ten days of 2024, split out of the default
+-- partition by maintenance. A training set opens (and locks) only the partitions its entity rows
+-- can reach, [earliest time - ttl, latest time], and the default partition; the statistics only
+-- those of their window.
+SELECT fstore.create_feature_view('pt_day', 'pt_user', '[{"name": "v", "type": "int4"}, {"name": "s", "type": "text"}]',
+  ttl => '2 days', online => false, partition_by => 'day');
+SELECT setseed(0.25);
+INSERT INTO fstore_data.pt_day (user_id, event_ts, created_ts, v, s)
+SELECT 1 + (random() * 20)::int,
+       CASE WHEN i % 4 = 0 THEN timestamptz '2024-01-01 00:00+00' + (random() * 9)::int * interval '1 day'
+            ELSE timestamptz '2024-01-01 00:00+00' + random() * interval '10 days' END,
+       timestamptz '2024-01-01 00:00+00' + i * interval '1 second', i, 's' || i
+  FROM generate_series(1, 3000) i;
+SELECT action, count(*) FROM fstore.maintain_partitions('pt_day') WHERE partition_name LIKE '%2024%' GROUP BY action;
+SELECT count(*) AS rows_left_in_default FROM fstore_data.pt_day_default;
+BEGIN;
+SELECT fstore.create_training_set('pg_temp.pt_one', $$SELECT 3::bigint AS user_id, timestamptz '2024-01-05 12:00+00' AS event_timestamp$$, ARRAY['pt_day:v']);
+SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+ WHERE l.pid = pg_backend_pid() AND c.relname LIKE 'pt\_day%' AND c.relkind = 'r' ORDER BY 1;
+ROLLBACK;
+BEGIN;
+SELECT feature, row_count = (SELECT count(*) FROM fstore_data.pt_day WHERE event_ts >= '2024-01-02 00:00+00' AND event_ts < '2024-01-04 00:00+00') AS all_rows
+  FROM fstore._statistics_pass('pt_day', '2024-01-02 00:00+00', '2024-01-04 00:00+00') ORDER BY feature;
+SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+ WHERE l.pid = pg_backend_pid() AND c.relname LIKE 'pt\_day%' AND c.relkind = 'r' ORDER BY 1;
+ROLLBACK;
+-- Randomized entity rows (times on and between partition bounds, before and after the data,
+-- keys without rows) by every scan path equal the LATERAL reference.
+CREATE TABLE pg_temp.pt_labels AS
+SELECT i AS ord, 1 + (random() * 22)::int::bigint AS user_id,
+       CASE WHEN i % 3 = 0 THEN timestamptz '2023-12-31 00:00+00' + (random() * 13)::int * interval '1 day'
+            ELSE timestamptz '2023-12-31 00:00+00' + random() * interval '13 days' END AS event_timestamp
+  FROM generate_series(1, 400) i;
+CREATE TABLE pg_temp.pt_ref AS
+SELECT l.ord, l.user_id, l.event_timestamp, f.v, f.s FROM pg_temp.pt_labels l LEFT JOIN LATERAL (
+  SELECT d.v, d.s FROM fstore_data.pt_day d
+   WHERE d.user_id = l.user_id AND d.event_ts <= l.event_timestamp AND d.event_ts >= l.event_timestamp - interval '2 days'
+   ORDER BY d.event_ts DESC, d.created_ts DESC LIMIT 1) f ON true;
+CREATE INDEX ON fstore_data.pt_day (user_id, event_ts);
+ANALYZE fstore_data.pt_day;
+SET fstore.training_set_scan = seq;
+SELECT fstore.create_training_set('pg_temp.pt_seq', 'pg_temp.pt_labels', ARRAY['pt_day:v', 'pt_day:s']);
+SET fstore.training_set_scan = index;
+SELECT fstore.create_training_set('pg_temp.pt_index', 'pg_temp.pt_labels', ARRAY['pt_day:v', 'pt_day:s']);
+SET fstore.training_set_scan = probe;
+SELECT fstore.create_training_set('pg_temp.pt_probe', 'pg_temp.pt_labels', ARRAY['pt_day:v', 'pt_day:s']);
+RESET fstore.training_set_scan;
+SELECT count(*) FILTER (WHERE v IS NOT NULL) > 100 AS many_found, count(*) FILTER (WHERE v IS NULL) > 20 AS some_missing FROM pg_temp.pt_ref;
+SELECT (SELECT count(*) FROM (TABLE pg_temp.pt_seq EXCEPT TABLE pg_temp.pt_ref) x) +
+       (SELECT count(*) FROM (TABLE pg_temp.pt_ref EXCEPT TABLE pg_temp.pt_seq) x) AS seq_differs,
+       (SELECT count(*) FROM (TABLE pg_temp.pt_index EXCEPT TABLE pg_temp.pt_ref) x) +
+       (SELECT count(*) FROM (TABLE pg_temp.pt_ref EXCEPT TABLE pg_temp.pt_index) x) AS index_differs,
+       (SELECT count(*) FROM (TABLE pg_temp.pt_probe EXCEPT TABLE pg_temp.pt_ref) x) +
+       (SELECT count(*) FROM (TABLE pg_temp.pt_ref EXCEPT TABLE pg_temp.pt_probe) x) AS probe_differs;
+SELECT fstore.drop_feature_view('pt_day', drop_data => true);
 SELECT fstore.drop_feature_view('pt_txn', drop_data => true);
 SELECT fstore.drop_feature_view('pt_plain', drop_data => true);
 SELECT count(*) FROM pg_class WHERE relname LIKE 'pt\_txn%';
