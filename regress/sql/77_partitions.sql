@@ -77,8 +77,25 @@ SELECT fstore.create_training_set('public.pt_ts',
   $$SELECT 1::bigint AS user_id, '2024-07-01'::timestamptz AS event_timestamp$$, ARRAY['pt_own:score']);
 SELECT * FROM public.pt_ts;
 DROP TABLE public.pt_ts;
+-- Online too: the capture triggers sit on the partitioned table, so rows inserted through it,
+-- also into a partition created after registration, reach the change queue.
+SELECT fstore.register_feature_view('pt_own_online', 'pt_user', 'public.pt_own', 'ts', NULL, ARRAY['score']);
+CREATE TABLE public.pt_own_2025 PARTITION OF public.pt_own FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+DELETE FROM fstore.change_queue WHERE view_name = 'pt_own_online';
+INSERT INTO public.pt_own VALUES (2, '2024-06-02', 0.7), (3, '2025-03-01', 0.9);
+SELECT DISTINCT unnest(keys) AS k FROM fstore.change_queue WHERE view_name = 'pt_own_online' ORDER BY k;
+SELECT fstore.drop_feature_view('pt_own_online');
 SELECT fstore.drop_feature_view('pt_own');
 DROP TABLE public.pt_own;
+-- A partition whose name another view's table has is named with a hash instead.
+SELECT fstore.create_feature_view('pt_col_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD'), 'pt_user',
+  '[{"name": "x", "type": "float8"}]', online => false) IS NOT NULL AS created;
+SELECT fstore.create_feature_view('pt_col', 'pt_user', '[{"name": "x", "type": "float8"}]', online => false,
+  partition_by => 'day') IS NOT NULL AS created;
+SELECT count(*) AS partitions, count(*) FILTER (WHERE part::text LIKE 'fstore_data.pt_col\_________\_p%') AS hashed
+  FROM fstore._range_partitions('fstore_data.pt_col'::regclass);
+SELECT fstore.drop_feature_view('pt_col', drop_data => true);
+SELECT fstore.drop_feature_view('pt_col_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD'), drop_data => true);
 -- Pruning: a daily view with a ttl of two days over ten days of 2024, split out of the default
 -- partition by maintenance. A training set opens (and locks) only the partitions its entity rows
 -- can reach, [earliest time - ttl, latest time], and the default partition; the statistics only

@@ -75,6 +75,7 @@ DECLARE
   p record;
   moving boolean;
   cols text;
+  pname text;
   part regclass;
 BEGIN
   SELECT array_agg(DISTINCT l ORDER BY l) INTO wanted FROM unnest(lowers) l
@@ -99,10 +100,15 @@ BEGIN
    WHERE a.attrelid = v.table_oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
   FOREACH lo IN ARRAY wanted LOOP
     p := fstore._period(v.partition_by, lo);
+    -- <view>_pYYYYMMDD; when another table has that name (a view called so), one with a hash.
+    pname := left(v.name, 50) || '_p' || to_char(p.lower AT TIME ZONE 'UTC', 'YYYYMMDD');
+    IF EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relname = pname
+                  AND c.relnamespace = 'fstore_data'::regnamespace) THEN
+      pname := left(v.name, 40) || '_' || left(md5(v.name), 8) || '_p' || to_char(p.lower AT TIME ZONE 'UTC', 'YYYYMMDD');
+    END IF;
     EXECUTE format('CREATE TABLE fstore_data.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
-                   left(v.name, 50) || '_p' || to_char(p.lower AT TIME ZONE 'UTC', 'YYYYMMDD'),
-                   v.table_oid, p.lower, p.upper);
-    part := format('fstore_data.%I', left(v.name, 50) || '_p' || to_char(p.lower AT TIME ZONE 'UTC', 'YYYYMMDD'))::regclass;
+                   pname, v.table_oid, p.lower, p.upper);
+    part := format('fstore_data.%I', pname)::regclass;
     IF moving THEN
       -- Straight into the leaf: the rows' winners do not change, so nothing is queued.
       EXECUTE format('WITH moved AS (DELETE FROM %1$s WHERE event_ts >= $1 AND event_ts < $2 RETURNING *) '
