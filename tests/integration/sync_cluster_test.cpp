@@ -2,7 +2,8 @@
 // redis-cluster-start): changes, deletes and ttl expiry reach every master; a master flushed (a
 // shard come back empty) is rebuilt alone; a master killed under write load, its replica promoted,
 // and afterwards the cluster equals PostgreSQL's winners for every key. Each test ends comparing
-// every key the masters hold with a reference point-in-time query.
+// every key the masters hold with a reference point-in-time query. Also: the syncing server killed
+// and another taking over (fencing by the per-slot markers' epoch).
 #include "http_fixture.hpp"
 #include "redis/cluster_slots.hpp"
 #include "support/ingestor.hpp"
@@ -142,6 +143,29 @@ TEST_F(SyncCluster, MasterKilledUnderWriteLoadConverges) {
   expect_default_converges(90s);
   EXPECT_TRUE(eventually([&] { return ready(); }, 30s)) << server->log();
   EXPECT_NE(server->log().find("failed over"), std::string::npos) << server->log();
+}
+
+// Two servers; the syncing one is killed (kill -9) under ingestion. The other takes over, bumps the
+// epoch and keeps writing; the per-slot markers end with the new epoch and every key converges.
+TEST_F(SyncCluster, LeaderKilledUnderIngestionIsTakenOver) {
+  ASSERT_TRUE(eventually([&] { return ready(); }, 30s)) << server->log();
+  const int port = free_port();
+  ServerProcess second({"--pg", pg.url(), "--redis", cluster.url(), "--listen", "127.0.0.1:" + std::to_string(port),
+                        "--no-auth"},
+                       port);
+  ASSERT_TRUE(second.wait_healthy(30s)) << second.log();
+  Ingestor ingest(pg, 2000);
+  std::this_thread::sleep_for(2s);
+  server->kill_hard();
+  ASSERT_TRUE(eventually([&] { return second.log().find("leader (epoch 2") != std::string::npos; }, 20s)) << second.log();
+  std::this_thread::sleep_for(2s);
+  ingest.stop();
+  expect_default_converges();
+  // A key's slot marker carries the new leader's epoch once the new leader wrote that key.
+  pg.exec("INSERT INTO fstore_data.driver_stats (driver_id, event_ts, conv_rate, trips, city) VALUES (99999, now(), 1, 1, 'x')");
+  expect_default_converges();
+  const int slot = fstore::server::key_slot("fstore:v1:driver_stats:99999");
+  EXPECT_EQ(cluster.cli(cluster.ports()[0], "HGET " + fstore::server::slot_marker_key(slot) + " epoch"), "2\n");
 }
 
 }  // namespace
