@@ -5,8 +5,8 @@
 #
 # Starts PostgreSQL, one Redis and a Redis Cluster of 3 masters + 3 replicas
 # (tests/harness/stack.sh), writes ENTITIES entities of view bench_stats (4 features) into both in
-# the sync's layout (the sync does not write to a cluster yet), starts two fstore-server
-# --no-sync, one per store, and drives single-entity GET /features/bench_stats/<random key> with
+# the sync's layout (written directly, so both stores hold the same bytes and no sync runs during
+# the measurement), starts two fstore-server --no-sync, one per store, and drives single-entity GET /features/bench_stats/<random key> with
 # wrk, alternating the two, RUNS runs each; prints the medians and cluster / single (goal >= 0.8).
 set -euo pipefail
 cd "$(dirname "$0")/.."

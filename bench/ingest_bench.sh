@@ -11,14 +11,7 @@ cd "$(dirname "$0")/.."
 ROWS=${ROWS:-1000000}
 RUNS=${RUNS:-3}
 BUILD=${BUILD_DIR:-build}; [[ $BUILD = /* ]] || BUILD=$PWD/$BUILD
-HARNESS=tests/harness/stack.sh
-
-WORK=$(mktemp -d /tmp/fstore-bench-XXXXXX); chmod 755 "$WORK"
-PORT=$($HARNESS free-port)
-trap '$HARNESS pg-stop "$WORK/pg" immediate; rm -rf "$WORK"' EXIT
-FSTORE_PG_PROFILE=bench $HARNESS pg-start "$WORK/pg" "$PORT"
-export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
-sql() { psql -X -q -v ON_ERROR_STOP=1 -tA "$@"; }
+source bench/lib/pg_only.sh
 
 sql -c "CREATE EXTENSION fstore"
 mkdir -p "$WORK/repo"

@@ -99,13 +99,13 @@ class Planner {
 };
 
 std::vector<std::string> Planner::differences(const json& want, const json& have, const std::set<std::string>& skip) {
-  static const std::set<std::string> kIntervals = {"ttl", "detection", "reference", "every"};
+  static const std::set<std::string> kIntervals = {"ttl", "detection", "reference", "every", "retention"};
   std::vector<std::string> out;
   for (const auto& [k, v] : want.items()) {
     if (skip.count(k)) continue;
     json h = have.contains(k) ? have[k] : json();
     bool same;
-    if (kIntervals.count(k)) same = interval_of(v) == h.get<std::string>();
+    if (kIntervals.count(k)) same = interval_of(v) == (h.is_string() ? h.get<std::string>() : "");
     else if (k == "key_type" || k == "type") same = type_of(v) == (h.is_string() ? h.get<std::string>() : "");
     else if (k == "description" && v.is_null()) same = h == "";
     else if (v.is_number() && h.is_number()) same = v.get<double>() == h.get<double>();
@@ -136,7 +136,8 @@ void Planner::entities() {
 
 void Planner::views() {
   auto have = load(db_, "SELECT name, entity, ttl::text AS ttl, online, version, description, owner, tags, managed, "
-                        "table_name::text AS source, timestamp_column, created_column FROM fstore.feature_views");
+                        "table_name::text AS source, timestamp_column, created_column, partition_by, "
+                        "retention::text AS retention FROM fstore.feature_views");
   Rows fr = db_.query("SELECT view, coalesce(jsonb_agg(jsonb_build_object('name', name, 'type', pg_catalog.format_type(type, NULL), "
                       "'description', description, 'tags', tags, 'status', status, 'validation', validation, 'expression', expression) "
                       "ORDER BY position), '[]')::text FROM fstore.features GROUP BY view");
@@ -161,7 +162,8 @@ void Planner::views() {
       create.detail = std::to_string(o.spec["features"].size()) + " features";
       create.calls.push_back(call("create_feature_view",
           args_of(o.spec, {{"name", "text"}, {"entity", "text"}, {"features", "jsonb"}, {"ttl", "interval"},
-                           {"online", "boolean"}, {"description", "text"}, {"owner", "text"}, {"tags", "text[]"}})));
+                           {"online", "boolean"}, {"description", "text"}, {"owner", "text"}, {"tags", "text[]"},
+                           {"partition_by", "text"}, {"retention", "interval"}})));
     }
     if (it == have.end()) {
       add(create);

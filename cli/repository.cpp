@@ -37,7 +37,8 @@ const Schema kView = {{"name", {Shape::Str, true}}, {"entity", {Shape::Str, true
                       {"online", {Shape::Bool, false}}, {"description", {Shape::Str, false}},
                       {"owner", {Shape::Str, false}}, {"tags", {Shape::StrList, false}},
                       {"source", {Shape::Str, false}}, {"timestamp_column", {Shape::Str, false}},
-                      {"created_column", {Shape::Str, false}}};
+                      {"created_column", {Shape::Str, false}}, {"partition_by", {Shape::Str, false}},
+                      {"retention", {Shape::Str, false}}};
 const Schema kFeature = {{"name", {Shape::Str, true}}, {"type", {Shape::Str, true}},
                          {"description", {Shape::Str, false}}, {"tags", {Shape::StrList, false}},
                          {"status", {Shape::Str, false}}, {"validation", {Shape::Map, false}},

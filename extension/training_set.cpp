@@ -19,6 +19,7 @@
 #include "names.hpp"
 #include "settings.hpp"
 #include "spi_query.hpp"
+#include "view_partitions.hpp"
 #include "training_set.hpp"
 
 extern "C" {
@@ -309,6 +310,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   Snapshot snapshot = pg_guard([] { return RegisterSnapshot(GetActiveSnapshot()); });
   for (auto& v : views) {
     EntityPlan& e = **std::find_if(entities.begin(), entities.end(), [&](auto& p) { return p->name == v.entity; });
+    set_training_reach(v, rows);  // only the partitions these entity rows can reach
     open_view(v, features);
     ViewMatch match = match_view(v, e, rows, snapshot, engine);
     timer.report("scanning and matching a view");

@@ -4,6 +4,7 @@
 //   training_set.cpp       the SQL function: plan, run, create and fill the target table
 //   training_set_rows.cpp  the entity rows: query, columns, keys and times
 //   training_set_scan.cpp  one view: open its table (or its leaf partitions), read, match, fetch
+//   view_partitions.cpp    which leaf partitions a view's reach of event times needs
 //   training_set_transform.cpp  transformations: fit or load a state, rewrite the feature columns
 #pragma once
 
@@ -65,6 +66,9 @@ struct ViewPlan {
   std::optional<Interval> ttl;
   Oid entity_key_type = InvalidOid;  // the entity's key type: the table's key must compare with it
   std::vector<size_t> features;  // indices into the FeaturePlan list, in request order
+  // The event times the caller needs, both ends included (everything by default): open_view opens
+  // only the partitions that can hold them (extension/view_partitions.hpp).
+  int64_t reach_lo = INT64_MIN, reach_hi = INT64_MAX;
   // Filled when the table is opened:
   Relation table = nullptr;          // the registered table (perhaps partitioned): checks, locks
   std::vector<ViewSource> sources;   // where the rows are; at most 65,535 (row ids carry the index)
@@ -122,7 +126,7 @@ EntityRows read_entity_rows(const std::string& query, std::vector<std::unique_pt
 // name; 42704 when there is no such view.
 void read_view_registry(ViewPlan& v);
 
-// Opens a view's table (and its leaf partitions) for reading after the permission and RLS checks
+// Opens a view's table (and the leaf partitions that can hold its reach) for reading after the permission and RLS checks
 // PostgreSQL applies to a SELECT on it; binds its columns and the features' types.
 void open_view(ViewPlan& v, std::vector<FeaturePlan>& features);
 

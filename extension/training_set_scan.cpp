@@ -1,5 +1,5 @@
 // One feature view of a training set: open its table, or the leaf partitions of a partitioned
-// table, read every source by the cheapest path (sequential, key index, per-row probe), offer each
+// table that can hold the times asked for (extension/view_partitions.hpp), read every source by the cheapest path (sequential, key index, per-row probe), offer each
 // row to the point-in-time matcher (common/pit_join.hpp), and fetch the winners' values.
 //
 // Permission and row-level-security checks apply to the registered table, as for a SELECT on it:
@@ -13,6 +13,7 @@
 #include "settings.hpp"
 #include "spi_query.hpp"
 #include "training_set.hpp"
+#include "view_partitions.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -23,7 +24,6 @@ extern "C" {
 #include "access/tableam.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class_d.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_type_d.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -111,40 +111,6 @@ void check_select(Relation rel, const ViewSource& cols) {
   });
 }
 
-// The relations whose rows the view holds: the table itself, or for a partitioned table (or a
-// parent of inheritance children) every member of the tree that has storage. Each is locked.
-std::vector<Relation> storage_relations(const ViewPlan& v) {
-  std::vector<Relation> result;
-  if (v.table->rd_rel->relkind != RELKIND_PARTITIONED_TABLE && !v.table->rd_rel->relhassubclass) {
-    result.push_back(v.table);
-    return result;
-  }
-  List* members = pg_guard([&] { return find_all_inheritors(v.relid, AccessShareLock, nullptr); });
-  ListCell* lc;
-  foreach (lc, members) {
-    Oid member = lfirst_oid(lc);
-    if (member == v.relid) {
-      if (v.table->rd_rel->relkind != RELKIND_PARTITIONED_TABLE) result.push_back(v.table);
-      continue;
-    }
-    Relation rel = pg_guard([&] { return table_open(member, NoLock); });  // locked above
-    char kind = rel->rd_rel->relkind;
-    if (kind == RELKIND_RELATION || kind == RELKIND_MATVIEW) {
-      result.push_back(rel);
-      continue;
-    }
-    std::string name = RelationGetRelationName(rel);
-    pg_guard([&] { table_close(rel, NoLock); });
-    if (kind == RELKIND_PARTITIONED_TABLE) continue;  // no storage: its leaves are in the list
-    for (Relation r : result)
-      if (r != v.table) pg_guard([&] { table_close(r, NoLock); });
-    throw Error(ERRCODE_FEATURE_NOT_SUPPORTED,
-                "feature view \"" + v.name + "\": partition \"" + name + "\" is not a plain table",
-                "Training sets read tables and their partitions directly; foreign partitions are not supported.");
-  }
-  return result;
-}
-
 }  // namespace
 
 void open_view(ViewPlan& v, std::vector<FeaturePlan>& features) {
@@ -181,7 +147,7 @@ void open_view(ViewPlan& v, std::vector<FeaturePlan>& features) {
                 "feature view \"" + v.name + "\": join key column \"" + v.key_column +
                     "\" has a nondeterministic collation",
                 "", "Training sets match keys by their bytes; use a deterministic collation for the key column.");
-  std::vector<Relation> rels = storage_relations(v);
+  std::vector<Relation> rels = reachable_relations(v);  // pruned by v.reach_lo/reach_hi
   if (rels.size() > kMaxSources) {
     for (Relation r : rels)
       if (r != v.table) pg_guard([&] { table_close(r, NoLock); });

@@ -36,7 +36,10 @@ ViewReader::ViewReader(const std::string& view, const std::vector<std::string>& 
     plan_.features.push_back(features_.size());
     features_.push_back(training::FeaturePlan{view, name, name});
   }
-  training::open_view(plan_, features_);  // checks columns, privileges, RLS; binds every partition
+  // Only the partitions that can hold [lo, hi): the reach is [lo, hi - 1], or empty.
+  plan_.reach_lo = hi > lo ? lo : 1;
+  plan_.reach_hi = hi > lo ? hi - 1 : 0;
+  training::open_view(plan_, features_);  // checks columns, privileges, RLS; binds the partitions
   for (const auto& f : features_) {
     types_.push_back(f.type);
     Oid output = InvalidOid;

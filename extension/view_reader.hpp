@@ -1,5 +1,5 @@
 // A feature view read whole, for statistics and drift (extension/statistics.cpp): the view's
-// table, or every leaf partition of it, scanned through the table access method as the
+// table, or the leaf partitions of it that can hold the time window (view_partitions.hpp), scanned through the table access method as the
 // training-set engine reads it (the same permission, row-level-security and column checks), in
 // batches of plain C++ values so that the accumulators run outside the PostgreSQL error boundary.
 #pragma once

@@ -47,7 +47,7 @@ const std::vector<OptionSpec>& specs() {
   static const std::vector<OptionSpec> all = {
       {"--pg", "URL", "PostgreSQL connection URL (env FSTORE_PG); required",
        [](Config& c, const std::string& v) { c.pg_url = v; return !v.empty(); }},
-      {"--redis", "URL", "Redis URL redis://[:password@]host:port[/db], rediss://... for TLS (?cacert=FILE&cert=FILE&key=FILE), or redis+cluster://host:port[,host:port...] (rediss+cluster:// with TLS) for a Redis Cluster (read path only: needs --no-sync) (env FSTORE_REDIS); required",
+      {"--redis", "URL", "Redis URL redis://[:password@]host:port[/db], rediss://... for TLS (?cacert=FILE&cert=FILE&key=FILE), or redis+cluster://host:port[,host:port...] (rediss+cluster:// with TLS) for a Redis Cluster (env FSTORE_REDIS); required",
        [](Config& c, const std::string& v) { c.redis_url = v; return !v.empty(); }},
       {"--listen", "HOST:PORT", "address to serve HTTP on (env FSTORE_LISTEN; default 127.0.0.1:8080)",
        [](Config& c, const std::string& v) { return parse_host_port(v, c.listen_host, c.listen_port); }},

@@ -67,12 +67,6 @@ int main(int argc, char** argv) {
     std::cerr << "fstore-server: " << e.what() << "\n";
     return 2;
   }
-  if (endpoint.cluster && !parsed.config->no_sync) {
-    // The read path follows the cluster; the sync's per-slot fencing is not built yet (issue 14).
-    std::cerr << "fstore-server: a redis+cluster:// URL needs --no-sync for now: the sync worker writes to one "
-                 "Redis only; run it in another fstore-server against a single Redis, or see docs/operations.md\n";
-    return 2;
-  }
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 

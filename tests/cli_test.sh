@@ -99,6 +99,20 @@ run apply --allow-destructive "$REPO"
 check "type change refused (exit $RC = 4)" [ $RC = 4 ]
 check "the refusal names the feature and types" grep -q "driver_stats:conv_rate: type double precision -> text is incompatible" <<<"$OUT"
 
+# A partitioned view with retention (issue 14), in a database of its own: created partitioned, and
+# a second apply is a no-op.
+psql -X -q -c "CREATE DATABASE parted" -c "\\c parted" -c "CREATE EXTENSION fstore" >/dev/null
+PARTED="--pg postgresql://postgres@127.0.0.1:$PORT/parted"
+mkdir -p "$WORK/parted"
+printf 'entities:\n  - {name: rider, join_key: rider_id, key_type: bigint}\nfeature_views:\n  - {name: rides, entity: rider, ttl: 7 days, partition_by: day, retention: 30 days, features: [{name: km, type: float8}]}\n' >"$WORK/parted/p.yaml"
+run $PARTED apply "$WORK/parted"
+check "apply creates a partitioned view (exit $RC)" [ "$RC/$(PGDATABASE=parted q "SELECT concat_ws(' ', partition_by, retention, relkind) FROM fstore.feature_views v JOIN pg_class c ON c.oid = v.table_name WHERE name = 'rides'")" = "0/day 30 days p" ]
+run $PARTED apply "$WORK/parted"
+check "second apply of the partitioned view is a no-op" grep -q "no changes" <<<"$OUT"
+sed -i 's/retention: 30 days/retention: 60 days/' "$WORK/parted/p.yaml"
+run $PARTED plan "$WORK/parted"
+check "a retention change is reported as unsupported" grep -q "unsupported feature_view rides.*retention" <<<"$OUT"
+
 # Errors name file:line and the field.
 write_repo "$BASE"
 printf 'entities:\n  - {name: x, join_key: x_id\n  - oops: [\n' >"$WORK/bad.yaml"; mkdir -p "$WORK/bad"; mv "$WORK/bad.yaml" "$WORK/bad/"

@@ -15,6 +15,7 @@ die() { echo "ui test: $*"; echo "ui test: 0 passed, 1 failed"; exit 1; }
 [ -n "$CHROMIUM" ] || die "chromium is not installed (make deps installs it)"
 [ -f "$BUILD/ui/index.html" ] || die "the UI is not built in $BUILD/ui (make build)"
 [ -d ui/node_modules/puppeteer-core ] || die "ui/node_modules is missing (make build runs npm ci)"
+[ -x "$BUILD/fstore" ] || die "the fstore command line is not built in $BUILD (make build)"
 WORK=$(mktemp -d /tmp/fstore-ui-test-XXXXXX)
 chmod 755 "$WORK"
 SERVER_PIDS=()
@@ -33,7 +34,15 @@ load() {  # load DB FILE...
   psql -X -q -d "$db" -c "CREATE EXTENSION fstore" >/dev/null || return 1
   for f in "$@"; do psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$db" -f "$f" >>"$WORK/load.log" 2>&1 || return 1; done
 }
-load fstore_ui_demo tools/demo_data.sql tests/ui/ui_fixture.sql || { cat "$WORK/load.log"; die "loading the demo data failed"; }
+# The demo as `make demo` builds it: its schema, the registry from examples/demo, then its data.
+load_demo() {
+  load fstore_ui_demo tools/demo_schema.sql || return 1
+  "$BUILD/fstore" --pg "postgresql://postgres@$PGHOST:$PGPORT/fstore_ui_demo" apply examples/demo >>"$WORK/load.log" 2>&1 || return 1
+  for f in tools/demo_data.sql tests/ui/ui_fixture.sql; do
+    psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d fstore_ui_demo -f "$f" >>"$WORK/load.log" 2>&1 || return 1
+  done
+}
+load_demo || { cat "$WORK/load.log"; die "loading the demo data failed"; }
 load fstore_ui_big tests/ui/big_registry.sql || { cat "$WORK/load.log"; die "loading the big registry failed"; }
 token() { psql -X -qAt -d "$1" -c "SELECT fstore.create_api_token('$2', '$3')"; }
 export FSTORE_UI_READER=$(token fstore_ui_demo ui.reader reader) FSTORE_UI_ADMIN=$(token fstore_ui_demo ui-admin admin)

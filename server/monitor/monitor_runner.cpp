@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kMaxRunsPerRound = 100;  // then refresh the gauges and look at stop() again
 constexpr int kMaxBackoffMs = 5000;
+constexpr auto kPartitionEvery = std::chrono::seconds(60);
 
 // A Prometheus label value: backslash, double quote and newline escaped.
 std::string label(const std::string& s) {
@@ -109,7 +110,8 @@ void MonitorRunner::run() {
   }
 }
 
-// One round: every due monitor (a transaction each), then the gauges.
+// One round on the leader: every due monitor (a transaction each) and the partitions when due;
+// then, on every server, the gauges.
 void MonitorRunner::work(pqxx::connection& conn) {
   if (may_run_()) {
     for (int i = 0; i < kMaxRunsPerRound; ++i) {
@@ -123,8 +125,34 @@ void MonitorRunner::work(pqxx::connection& conn) {
       if (r.empty() || r[0][0].is_null()) break;
       ++runs_;
     }
+    maintain_partitions(conn);
+  } else {
+    next_partitions_ = {};  // a follower that takes over maintains the partitions at once
   }
   refresh(conn);
+}
+
+// Right after this server becomes the leader, then once a minute, in one transaction: partitions
+// ahead and retention for every partitioned view. Splitting the default partition detaches it, so
+// the transaction waits for ingestion's locks 10 seconds at most (and makes no queue behind it).
+// An SQL error is logged and retried a minute later; it does not stop the monitors.
+void MonitorRunner::maintain_partitions(pqxx::connection& conn) {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_partitions_) return;
+  next_partitions_ = now + kPartitionEvery;
+  try {
+    pqxx::work tx(conn);
+    tx.exec("SET LOCAL lock_timeout = '10s'");
+    auto rows = tx.exec("SELECT view_name, partition_name, action FROM fstore.maintain_partitions()");
+    tx.commit();
+    for (const auto& row : rows)
+      log_info("partitions: " + row[0].as<std::string>() + ": " + row[2].as<std::string>() + " " +
+               row[1].as<std::string>());
+  } catch (const pqxx::sql_error& e) {
+    ++errors_;
+    std::string error = e.what();
+    log_warn("partitions: " + error.substr(0, error.find('\n')));
+  }
 }
 
 void MonitorRunner::refresh(pqxx::connection& conn) {

@@ -3,9 +3,12 @@
 // fstore._run_due_monitor() (one monitor per transaction; the result row, the next due time and
 // the NOTIFY fstore_alert commit together, and a due time never runs twice, also across a
 // takeover or a kill -9). On every server it keeps the monitors' last values for /metrics.
+// (0.2.0) The leader also runs fstore.maintain_partitions() once a minute: partitions of
+// partitioned views ahead of time, retention (docs/operations.md, "Partitions and retention").
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -45,6 +48,7 @@ class MonitorRunner {
   void run();
   void work(pqxx::connection& conn);
   void refresh(pqxx::connection& conn);
+  void maintain_partitions(pqxx::connection& conn);
   bool wait(int ms);  // false when stopping
 
   std::string pg_url_;
@@ -56,6 +60,7 @@ class MonitorRunner {
   pqxx::connection* running_ = nullptr;  // for stop() to cancel its query
   std::vector<MonitorState> states_;
   std::thread thread_;
+  std::chrono::steady_clock::time_point next_partitions_{};  // due time of partition maintenance
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> runs_{0}, errors_{0};
 };

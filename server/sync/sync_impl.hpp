@@ -4,6 +4,7 @@
 #pragma once
 
 #include "sync/async_writer.hpp"
+#include "sync/cluster_link.hpp"
 #include "sync/redis_link.hpp"
 #include "sync/sync_views.hpp"
 #include "sync/sync_worker.hpp"
@@ -12,10 +13,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
@@ -52,8 +55,16 @@ struct SyncWorker::Impl {
   explicit Impl(SyncOptions o);
 
   SyncOptions options;
-  RedisLink redis;
-  AsyncWriter writer;  // the only user of `redis` while a batch's chunks are being written
+  RedisLink redis;                       // the one Redis (unused on a cluster)
+  std::unique_ptr<ClusterLink> cluster;  // redis+cluster:// URLs: the masters (sync_cluster.cpp)
+  AsyncWriter writer;  // the only user of `redis` / `cluster` while a batch's chunks are being written
+
+  // Cluster state (sync_cluster.cpp): per slot, whether it is being rebuilt and the last seq this
+  // leader wrote to its marker; during a slot rebuild, the slots a resync writes.
+  std::vector<char> slot_rebuilding;
+  std::vector<int64_t> slot_seq;
+  const std::vector<char>* only_slots = nullptr;
+  std::string script_sha;
 
   // PostgreSQL session (lock, LISTEN and work on one connection: if it dies, all go together).
   std::unique_ptr<pqxx::connection> pg;
@@ -125,6 +136,26 @@ struct SyncWorker::Impl {
   void reconcile();
   void full_rebuild(const std::string& why);
   void check_marker();
+  void scan_keys(const std::string& pattern, const std::function<void(const std::vector<std::string>&)>& page);
+  bool skip_key(const std::string& redis_key) const;  // outside only_slots during a slot rebuild
+  void redis_connect();
+  void redis_close();
+
+  // ---- Redis Cluster (sync_cluster.cpp) ----
+  struct SlotGroup {
+    int slot;
+    int64_t seq;
+    std::string state, expect;
+    std::vector<Command> cmds;
+  };
+  void cluster_connect();
+  void cluster_scripts(std::vector<SlotGroup>& groups);
+  void cluster_write(const std::vector<Command>& cmds, int64_t seq);
+  void cluster_set_markers(const std::set<int>& slots, const std::string& state, const std::string& expect, int64_t seq);
+  std::vector<Reply> cluster_markers();
+  void cluster_check_markers();
+  std::string cluster_state();
+  void rebuild_slots(const std::set<int>& slots, const std::string& why);
 };
 
 }  // namespace fstore::sync

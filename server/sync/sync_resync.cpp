@@ -31,6 +31,7 @@ struct WriteStateGuard {
 // must be ready and not behind PostgreSQL), "rebuilding" (rebuild writes), "" (any).
 void SyncWorker::Impl::write_fenced(std::vector<Command>& cmds, int64_t seq, const std::string& new_state,
                                     const std::string& expect) {
+  if (cluster) return cluster_write(cmds, seq);  // per-slot markers, one script per slot
   auto check = redis.pipeline({{"WATCH", kMarkerKey}, {"HMGET", kMarkerKey, "epoch", "seq", "state"}});
   if (check[0]->type == REDIS_REPLY_ERROR) throw RedisError("redis: WATCH: " + reply_text(check[0].get()));
   const redisReply* hm = check[1].get();
@@ -152,18 +153,12 @@ void SyncWorker::Impl::requeue_future(pqxx::transaction_base& tx, const ViewInfo
 size_t SyncWorker::Impl::delete_stale_keys(const std::string& view, const ViewInfo* v) {
   writer.drain();
   size_t seen = 0;
-  std::string cursor = "0";
   const std::string prefix = std::string(kKeyPrefix) + view + ":";
-  do {
-    auto r = redis.command({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "2000"});
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw RedisError("redis: SCAN: unexpected reply");
-    cursor = reply_text(r->element[0]);
+  scan_keys(prefix + "*", [&](const std::vector<std::string>& keys) {
     std::vector<Command> cmds;
     std::vector<std::string> candidates;
-    const redisReply* keys = r->element[1];
-    seen += keys->elements;
-    for (size_t i = 0; i < keys->elements; ++i) {
-      std::string key = reply_text(keys->element[i]);
+    seen += keys.size();
+    for (const auto& key : keys) {
       std::string entity = key.substr(prefix.size());
       if (!v || !valid_key_text(v->key_type, entity)) cmds.push_back({"DEL", key});
       else candidates.push_back(entity);
@@ -183,7 +178,7 @@ size_t SyncWorker::Impl::delete_stale_keys(const std::string& view, const ViewIn
       tx.commit();
       applied_seq = seq;
     }
-  } while (cursor != "0");
+  });
   return seen;
 }
 
@@ -217,7 +212,8 @@ bool SyncWorker::Impl::resync_view(const ViewInfo& v, bool reset) {
       std::vector<Command> cmds;
       cmds.reserve(r.size() * 3);
       const int64_t wall = unix_ms();
-      for (const auto& row : r) add_winner(cmds, v, row, reset, now_us, wall);
+      for (const auto& row : r)
+        if (!skip_key(entity_redis_key(v.name, row[0].as<std::string>()))) add_winner(cmds, v, row, reset, now_us, wall);
       const int64_t seq = applied_seq + 1;
       write_fenced(cmds, seq, write_state, write_state);
       tx.exec_params("UPDATE fstore.sync_state SET applied_seq = $1, last_sync_at = pg_catalog.now()", seq);
@@ -301,21 +297,16 @@ void SyncWorker::Impl::full_rebuild(const std::string& why) {
   }
   const auto snapshot = views;
   // Keys of views that are no longer online, then every view: stale keys out, winners in.
-  std::string cursor = "0";
   std::set<std::string> foreign_views;
-  do {
-    auto r = redis.command({"SCAN", cursor, "MATCH", std::string(kKeyPrefix) + "*", "COUNT", "5000"});
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw RedisError("redis: SCAN: unexpected reply");
-    cursor = reply_text(r->element[0]);
-    for (size_t i = 0; i < r->element[1]->elements; ++i) {
-      std::string key = reply_text(r->element[1]->element[i]);
+  scan_keys(std::string(kKeyPrefix) + "*", [&](const std::vector<std::string>& page) {
+    for (const auto& key : page) {
       if (key == kMarkerKey) continue;
       const size_t start = std::strlen(kKeyPrefix);
       auto colon = key.find(':', start);
       std::string view = key.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
       if (!snapshot.count(view)) foreign_views.insert(view);
     }
-  } while (cursor != "0");
+  });
   for (const auto& view : foreign_views) delete_stale_keys(view, nullptr);
   for (const auto& [name, v] : snapshot) {
     if (stopping) return;
@@ -338,6 +329,7 @@ void SyncWorker::Impl::full_rebuild(const std::string& why) {
 
 // Looks at the marker: missing, not ready or behind PostgreSQL -> full rebuild.
 void SyncWorker::Impl::check_marker() {
+  if (cluster) return cluster_check_markers();  // per slot; rebuilds only the slots that lost data
   auto r = redis.command({"HMGET", kMarkerKey, "epoch", "seq", "state"});
   last_marker_check = Clock::now();
   need_marker_check = false;

@@ -57,6 +57,12 @@ SyncWorker::Impl::Impl(SyncOptions o) : options(std::move(o)), redis(redis_link_
   if (options.chunk_keys < 1) options.chunk_keys = 1;
   if (options.poll_interval_ms < 10) options.poll_interval_ms = 10;
   if (options.broken_retry_ms < 10) options.broken_retry_ms = 10;
+  server::RedisEndpoint endpoint = server::parse_redis_url(options.redis_url);
+  if (endpoint.cluster) {
+    cluster = std::make_unique<ClusterLink>(endpoint);
+    slot_rebuilding.assign(server::kClusterSlots, 0);
+    slot_seq.assign(server::kClusterSlots, 0);
+  }
 }
 
 // ---- status helpers ---------------------------------------------------------------------------
@@ -406,8 +412,7 @@ void SyncWorker::Impl::follower_tick() {
                                    "WHERE state = 'error' ORDER BY view_name"))
       bad.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
   }
-  auto r = redis.command({"HGET", kMarkerKey, "state"});
-  std::string state = reply_text(r.get());
+  std::string state = cluster ? cluster_state() : reply_text(redis.command({"HGET", kMarkerKey, "state"}).get());
   update([&](SyncStatus& s) {
     s.redis_connected = true;
     s.rebuilding = state == "rebuilding";
@@ -424,7 +429,7 @@ void SyncWorker::Impl::run() {
   while (!stopping) {
     try {
       ensure_pg();
-      redis.ensure_connected();
+      redis_connect();
       update([](SyncStatus& s) { s.redis_connected = true; });
       if (!leader && !try_become_leader()) {
         follower_tick();
@@ -447,7 +452,7 @@ void SyncWorker::Impl::run() {
       note_error(true, std::string("lost leadership: ") + e.what());
       drop_pg();  // closing the session releases the lock for good measure
     } catch (const RedisError& e) {
-      redis.close();
+      redis_close();
       need_marker_check = true;
       update([](SyncStatus& s) { s.redis_connected = false; });
       note_error(false, e.what());
@@ -467,7 +472,7 @@ void SyncWorker::Impl::run() {
     backoff_ms = std::min(options.max_backoff_ms, backoff_ms * 2);
   }
   try { drop_pg(); } catch (...) {}
-  redis.close();
+  redis_close();
 }
 
 SyncWorker::SyncWorker(SyncOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -39,7 +39,10 @@ CREATE TABLE fstore.view_registry (
   owner            text NOT NULL,
   tags             text[] NOT NULL DEFAULT '{}',
   created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+  updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  -- (0.2.0) managed views partitioned by range on event_ts (fstore.maintain_partitions)
+  partition_by     text CHECK (partition_by IN ('day', 'week', 'month')),
+  retention        interval CHECK (retention IS NULL OR (retention > interval '0' AND partition_by IS NOT NULL))
 );
 
 CREATE TABLE fstore.feature_registry (

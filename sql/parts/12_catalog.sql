@@ -7,7 +7,8 @@ CREATE OR REPLACE VIEW fstore.entities AS
 CREATE OR REPLACE VIEW fstore.feature_views AS
   SELECT v.name, v.entity, v.table_oid AS table_name, v.ttl, v.online, v.version, v.description,
          v.owner, v.tags, v.created_at, v.updated_at,
-         v.key_column AS join_key, e.key_type, v.timestamp_column, v.created_column, v.managed
+         v.key_column AS join_key, e.key_type, v.timestamp_column, v.created_column, v.managed,
+         v.partition_by, v.retention
   FROM fstore.view_registry v JOIN fstore.entity_registry e ON e.name = v.entity;
 
 CREATE OR REPLACE VIEW fstore.features AS

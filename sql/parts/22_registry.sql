@@ -44,7 +44,8 @@ $$;
 CREATE OR REPLACE FUNCTION fstore.create_feature_view(name text, entity text, features jsonb,
                                            ttl interval DEFAULT NULL, online boolean DEFAULT true,
                                            description text DEFAULT '', owner text DEFAULT current_user,
-                                           tags text[] DEFAULT '{}')
+                                           tags text[] DEFAULT '{}', partition_by text DEFAULT NULL,
+                                           retention interval DEFAULT NULL)
 RETURNS regclass LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -59,6 +60,8 @@ BEGIN
   IF create_feature_view.ttl IS NOT NULL AND create_feature_view.ttl <= interval '0' THEN
     RAISE EXCEPTION 'feature view "%": ttl must be positive', create_feature_view.name USING ERRCODE = '22023';
   END IF;
+  PERFORM fstore._check_partitioning(create_feature_view.name, create_feature_view.partition_by,
+                                     create_feature_view.retention, create_feature_view.features);
   PERFORM fstore._lock_registry();
   SELECT * INTO e FROM fstore.entity_registry r WHERE r.name = create_feature_view.entity;
   IF NOT FOUND THEN
@@ -80,8 +83,9 @@ BEGIN
     columns := columns || COALESCE(', ' || NULLIF(array_to_string(fstore._feature_constraints_ddl(create_feature_view.name, f), ', '), ''), '');
   END LOOP;
   EXECUTE format('CREATE TABLE fstore_data.%I (%I %s NOT NULL, event_ts timestamptz NOT NULL, '
-                 'created_ts timestamptz NOT NULL DEFAULT pg_catalog.now()%s)',
-                 create_feature_view.name, e.join_key, pg_catalog.format_type(e.key_type, NULL), columns);
+                 'created_ts timestamptz NOT NULL DEFAULT pg_catalog.now()%s)%s',
+                 create_feature_view.name, e.join_key, pg_catalog.format_type(e.key_type, NULL), columns,
+                 CASE WHEN create_feature_view.partition_by IS NOT NULL THEN ' PARTITION BY RANGE (event_ts)' ELSE '' END);
   tbl := format('fstore_data.%I', create_feature_view.name)::regclass;
   FOR f IN SELECT s FROM jsonb_array_elements(specs) s WHERE s ->> 'expression' IS NOT NULL LOOP
     PERFORM fstore._add_feature_column(tbl, create_feature_view.name, f);
@@ -94,17 +98,28 @@ BEGIN
   EXECUTE format('GRANT TRUNCATE ON %s TO fstore_admin', tbl);
 
   INSERT INTO fstore.view_registry (name, entity, managed, table_oid, key_column, timestamp_column,
-                                    created_column, ttl, online, description, owner, tags)
+                                    created_column, ttl, online, description, owner, tags,
+                                    partition_by, retention)
   VALUES (create_feature_view.name, e.name, true, tbl, e.join_key, 'event_ts', 'created_ts',
           create_feature_view.ttl, COALESCE(create_feature_view.online, true),
           COALESCE(create_feature_view.description, ''),
-          COALESCE(create_feature_view.owner, fstore._caller()), create_feature_view.tags);
+          COALESCE(create_feature_view.owner, fstore._caller()), create_feature_view.tags,
+          create_feature_view.partition_by, create_feature_view.retention);
   PERFORM fstore._register_features(create_feature_view.name, specs, '1.0.0');
   IF COALESCE(create_feature_view.online, true) THEN
     PERFORM fstore._attach_sync(create_feature_view.name);
   END IF;
+  IF create_feature_view.partition_by IS NOT NULL THEN
+    -- The default partition catches late and far-future rows; then the current period and the
+    -- next two (fstore._maintain_view).
+    EXECUTE format('CREATE TABLE fstore_data.%I PARTITION OF %s DEFAULT',
+                   left(create_feature_view.name, 50) || '_default', tbl);
+    PERFORM fstore._maintain_view(create_feature_view.name);
+  END IF;
   PERFORM fstore._log('feature_view', create_feature_view.name, 'create', NULL, '1.0.0',
-                      jsonb_build_object('table', tbl::text, 'features', specs));
+                      jsonb_build_object('table', tbl::text, 'features', specs,
+                                         'partition_by', create_feature_view.partition_by,
+                                         'retention', create_feature_view.retention::text));
   RETURN tbl;
 END
 $$;

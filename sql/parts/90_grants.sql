@@ -32,7 +32,8 @@ GRANT EXECUTE ON FUNCTION fstore._reject(text, jsonb, text, text),
 
 GRANT EXECUTE ON FUNCTION
   fstore.create_entity(text, text, regtype, text, text, text[]),
-  fstore.create_feature_view(text, text, jsonb, interval, boolean, text, text, text[]),
+  fstore.create_feature_view(text, text, jsonb, interval, boolean, text, text, text[], text, interval),
+  fstore.maintain_partitions(text),
   fstore.register_feature_view(text, text, regclass, text, text, text[], interval, boolean, text, text, text[]),
   fstore._register_feature_view(text, text, regclass, text, text, text[], interval, boolean, text, text, text[]),
   fstore._delegate_columns(regclass, text[], boolean),
@@ -60,6 +61,8 @@ GRANT EXECUTE ON FUNCTION fstore.compute_statistics(text, timestamptz, timestamp
 GRANT EXECUTE ON FUNCTION fstore.create_monitor(text, text, text, float8, interval, interval, interval, text, text),
                           fstore.drop_monitor(text) TO fstore_admin;
 GRANT EXECUTE ON FUNCTION fstore._run_due_monitor() TO fstore_sync;
+-- (0.2.0) the syncing fstore-server keeps partitions ahead and applies retention.
+GRANT EXECUTE ON FUNCTION fstore.maintain_partitions(text) TO fstore_sync;
 -- Stream sources (0.2.0): admins create and drop them, every role sees the catalog view (options
 -- with secrets masked), fstore-server (fstore_sync) reads the sources and stores batches.
 GRANT EXECUTE ON FUNCTION fstore.create_stream_source(text, text, jsonb, text), fstore.drop_stream_source(text)

@@ -119,3 +119,9 @@ SELECT pg_catalog.pg_extension_config_dump('fstore.stream_offsets', '');
 -- ---- Web UI and the registry over HTTP (issue 15): tokens with the admin role. ----
 ALTER TABLE fstore.api_token_registry DROP CONSTRAINT api_token_registry_role_check,
   ADD CONSTRAINT api_token_registry_role_check CHECK (role IN ('reader', 'writer', 'admin'));
+-- ---- Partitioned history (issue 14): the columns of sql/parts/00_schema.sql. ----
+ALTER TABLE fstore.view_registry
+  ADD COLUMN partition_by text CHECK (partition_by IN ('day', 'week', 'month')),
+  ADD COLUMN retention interval CHECK (retention IS NULL OR (retention > interval '0' AND partition_by IS NOT NULL));
+-- create_feature_view gains `partition_by` and `retention` at the end.
+DROP FUNCTION fstore.create_feature_view(text, text, jsonb, interval, boolean, text, text, text[]);

@@ -8,7 +8,8 @@
 #   stack.sh redis-start DIR PORT [persist]  start redis-server in DIR (no persistence unless 'persist')
 #   stack.sh redis-stop DIR                  stop it (SIGTERM, then wait)
 #   stack.sh redis-cluster-start DIR         3 masters + 3 replicas on free ports (DIR/ports lists them,
-#                                            masters first); waits for cluster_state:ok
+#                                            masters first); waits for cluster_state:ok and
+#                                            every replica in sync
 #   stack.sh redis-cluster-stop DIR          stop every node of it
 #   stack.sh tls-certs DIR                   a test CA (DIR/ca.pem) and, signed by it, a server certificate
 #                                            for 127.0.0.1 and localhost (server.pem, server.key) and a client
@@ -113,7 +114,8 @@ redis_cluster_start() {
     mkdir -p "$dir/n$i"
     redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/n$i" --daemonize yes --pidfile "$dir/n$i/redis.pid" \
       --logfile "$dir/n$i/redis.log" --save "" --appendonly no --protected-mode yes --cluster-enabled yes \
-      --cluster-config-file "$dir/n$i/nodes.conf" --cluster-node-timeout 1000
+      --cluster-config-file "$dir/n$i/nodes.conf" --cluster-node-timeout 1000 \
+      --cluster-replica-validity-factor 0
   done
   printf '%s\n' "${ports[@]}" >"$dir/ports"
   for port in "${ports[@]}"; do
@@ -128,10 +130,25 @@ redis_cluster_start() {
     for port in "${ports[@]}"; do
       redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
     done
+    [ $ok = 1 ] && break
+    sleep 0.1
+  done
+  [ $ok = 1 ] || { echo "stack.sh: the Redis Cluster in $dir did not reach cluster_state:ok" >&2; return 1; }
+  # Replicas attach and sync a few seconds later; a failover test needs them in sync (and listed by
+  # CLUSTER SLOTS) first.
+  for _ in $(seq 1 300); do
+    ok=1
+    for port in "${ports[@]}"; do
+      local info
+      info=$(redis-cli -p "$port" info replication 2>/dev/null)
+      if grep -q 'role:master' <<<"$info"; then grep -q 'connected_slaves:1' <<<"$info" || ok=0
+      else grep -q 'master_link_status:up' <<<"$info" || ok=0; fi
+      [ "$(redis-cli -p "$port" cluster slots 2>/dev/null | grep -c '^127\.0\.0\.1$')" = 6 ] || ok=0
+    done
     [ $ok = 1 ] && return 0
     sleep 0.1
   done
-  echo "stack.sh: the Redis Cluster in $dir did not reach cluster_state:ok" >&2; return 1
+  echo "stack.sh: the replicas of the Redis Cluster in $dir did not sync" >&2; return 1
 }
 
 redis_cluster_stop() {

@@ -1,40 +1,16 @@
 // The read path against a real Redis Cluster (3 masters + 3 replicas, tests/harness/stack.sh
 // redis-cluster-start): lookups spread over every master, a slot migrated while clients read
 // (ASK/MOVED followed, no errors), and lookups again after a master is killed and its replica
-// promoted. The sync does not run on a cluster yet (fstore-server refuses it without --no-sync).
+// promoted. The servers here run with --no-sync (the hashes are written by the test); the sync on a
+// cluster is tested in sync_cluster_test.cpp.
 #include "http_fixture.hpp"
+#include "support/redis_cluster.hpp"
 
 #include <sstream>
 
 using namespace fstore::testing;
 
 namespace {
-
-// A Redis Cluster of its own, stopped (every node) when the object dies.
-class RedisClusterNodes {
- public:
-  RedisClusterNodes() {
-    run_command(source_dir() + "/tests/harness/stack.sh redis-cluster-start " + dir_.path());
-    std::istringstream in(run_command("cat " + dir_.path() + "/ports"));
-    for (int p; in >> p;) ports_.push_back(p);
-  }
-  ~RedisClusterNodes() {
-    try { run_command(source_dir() + "/tests/harness/stack.sh redis-cluster-stop " + dir_.path()); } catch (...) {}
-  }
-  std::string url() const {
-    return "redis+cluster://127.0.0.1:" + std::to_string(ports_[0]) + ",127.0.0.1:" + std::to_string(ports_[1]);
-  }
-  // redis-cli against node `port` (-c: follows redirects).
-  std::string cli(int port, const std::string& args) const {
-    return run_command("redis-cli -c -p " + std::to_string(port) + " " + args + " 2>&1");
-  }
-  const std::vector<int>& ports() const { return ports_; }
-  std::string dir() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-  std::vector<int> ports_;
-};
 
 class RedisClusterRead : public ::testing::Test {
  protected:

@@ -1,5 +1,6 @@
 // Integration tests of the sync subsystem (issue 5): real PostgreSQL, Redis and fstore-server
 // processes. Every test ends with a full comparison of Redis against PostgreSQL's winners.
+#include "support/ingestor.hpp"
 #include "support/stack.hpp"
 #include "support/sync_check.hpp"
 #include "sync/redis_link.hpp"
@@ -44,50 +45,6 @@ std::string insert_sql(int64_t key, const std::string& ts_expr, double conv, int
          std::to_string(key) + ", " + ts_expr + ", " + std::to_string(conv) + ", " + std::to_string(trips) + ", '" +
          city + "')";
 }
-
-// Inserts random rows in small transactions until stopped; tolerates PostgreSQL being away.
-class Ingestor {
- public:
-  Ingestor(const PgCluster& pg, int keys) : pg_(pg), keys_(keys), thread_([this] { run(); }) {}
-  ~Ingestor() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  int64_t rows() const { return rows_; }
-
- private:
-  void run() {
-    std::mt19937 rng(42);
-    while (!stop_) {
-      try {
-        auto conn = pg_.connect();
-        while (!stop_) {
-          pqxx::work tx(conn);
-          int n = 1 + static_cast<int>(rng() % 20);
-          std::string sql = "INSERT INTO fstore_data.driver_stats (driver_id, event_ts, conv_rate, trips, city) VALUES ";
-          for (int i = 0; i < n; ++i) {
-            if (i) sql += ",";
-            sql += "(" + std::to_string(rng() % keys_) + ", now() - interval '" + std::to_string(rng() % 100000) +
-                   " ms', " + std::to_string((rng() % 1000) / 1000.0) + ", " + std::to_string(rng() % 100) + ", 'c" +
-                   std::to_string(rng() % 7) + "')";
-          }
-          tx.exec(sql);
-          tx.commit();
-          rows_ += n;
-          std::this_thread::sleep_for(2ms);
-        }
-      } catch (const std::exception&) {
-        std::this_thread::sleep_for(100ms);
-      }
-    }
-  }
-  const PgCluster& pg_;
-  int keys_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> rows_{0};
-  std::thread thread_;
-};
 
 class SyncTest : public ::testing::Test {
  protected:

@@ -37,8 +37,11 @@ Store expected(const PgCluster& pg, const std::string& table, const std::string&
 }
 
 // Everything Redis holds for `view`.
-Store redis_view(const RedisServer& redis, const std::string& view) {
-  RedisLink link(redis_link_endpoint(redis.url()));
+Store redis_view(const RedisServer& redis, const std::string& view) { return redis_view_at(redis.url(), view); }
+
+// Everything the Redis at `url` holds for `view`.
+Store redis_view_at(const std::string& url, const std::string& view) {
+  RedisLink link(redis_link_endpoint(url));
   std::vector<std::string> keys;
   std::string cursor = "0";
   const std::string prefix = "fstore:v1:" + view + ":";

@@ -24,23 +24,32 @@ Store expected(const PgCluster& pg, const std::string& table, const std::string&
 
 // Everything Redis holds for `view`.
 Store redis_view(const RedisServer& redis, const std::string& view);
+// The same for the (one, plain) Redis at `url`, e.g. one master of a cluster.
+Store redis_view_at(const std::string& url, const std::string& view);
 
 // A readable difference of two stores.
 std::string describe_diff(const Store& want, const Store& got);
+
+// Waits until `got()` equals `want()` (both recomputed each round); fails with the difference
+// otherwise.
+template <class G, class F>
+void expect_store_converges(G got, F want, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Store w, g;
+  while (std::chrono::steady_clock::now() < deadline) {
+    w = want();
+    g = got();
+    if (w == g) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  FAIL() << "Redis did not converge to PostgreSQL: " << describe_diff(w, g);
+}
 
 // Waits until Redis equals `want()` (recomputed each round); fails with the difference otherwise.
 template <class F>
 void expect_converges(const RedisServer& redis, const std::string& view, F want,
                       std::chrono::seconds timeout = std::chrono::seconds(60)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  Store w, g;
-  while (std::chrono::steady_clock::now() < deadline) {
-    w = want();
-    g = redis_view(redis, view);
-    if (w == g) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  FAIL() << "Redis did not converge to PostgreSQL: " << describe_diff(w, g);
+  expect_store_converges([&] { return redis_view(redis, view); }, want, timeout);
 }
 
 }  // namespace fstore::testing
