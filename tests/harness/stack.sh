@@ -7,9 +7,9 @@
 #   stack.sh pg-restart DIR                  fast restart, same port
 #   stack.sh redis-start DIR PORT [persist]  start redis-server in DIR (no persistence unless 'persist')
 #   stack.sh redis-stop DIR                  stop it (SIGTERM, then wait)
-#   stack.sh redis-cluster-start DIR         3 masters + 3 replicas on free ports (DIR/ports lists them,
+#   stack.sh redis-cluster-start DIR [CERTS] 3 masters + 3 replicas on free ports (DIR/ports lists them,
 #                                            masters first); waits for cluster_state:ok and
-#                                            every replica in sync
+#                                            every replica in sync; with CERTS (of tls-certs) TLS only
 #   stack.sh redis-cluster-stop DIR          stop every node of it
 #   stack.sh tls-certs DIR                   a test CA (DIR/ca.pem) and, signed by it, a server certificate
 #                                            for 127.0.0.1 and localhost (server.pem, server.key) and a client
@@ -102,8 +102,16 @@ redis_stop() {
 }
 
 redis_cluster_start() {
-  local dir=$1 port ports=() i
+  local dir=$1 certs=${2:-} port ports=() i tls_args=() listen=()
   mkdir -p "$dir"
+  # With CERTS (of tls-certs): every node speaks TLS only, to clients, replicas and the cluster bus
+  # (the bus always asks for a client certificate: the nodes present server.pem, which allows it).
+  CLUSTER_CLI=(redis-cli)
+  if [ -n "$certs" ]; then
+    CLUSTER_CLI=(redis-cli --tls --cacert "$certs/ca.pem")
+    tls_args=(--tls-cert-file "$certs/server.pem" --tls-key-file "$certs/server.key" --tls-ca-cert-file "$certs/ca.pem"
+              --tls-auth-clients optional --tls-cluster yes --tls-replication yes)
+  fi
   for i in 0 1 2 3 4 5; do
     # A node also listens on port + 10000 (the cluster bus): both must be free and below 32768.
     while :; do
@@ -112,23 +120,24 @@ redis_cluster_start() {
     done
     ports+=("$port")
     mkdir -p "$dir/n$i"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/n$i" --daemonize yes --pidfile "$dir/n$i/redis.pid" \
+    if [ -n "$certs" ]; then listen=(--port 0 --tls-port "$port"); else listen=(--port "$port"); fi
+    redis-server --bind 127.0.0.1 "${listen[@]}" "${tls_args[@]}" --dir "$dir/n$i" --daemonize yes --pidfile "$dir/n$i/redis.pid" \
       --logfile "$dir/n$i/redis.log" --save "" --appendonly no --protected-mode yes --cluster-enabled yes \
       --cluster-config-file "$dir/n$i/nodes.conf" --cluster-node-timeout 1000 \
       --cluster-replica-validity-factor 0
   done
   printf '%s\n' "${ports[@]}" >"$dir/ports"
   for port in "${ports[@]}"; do
-    for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 1 100); do "${CLUSTER_CLI[@]}" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
   done
   local hosts=()
   for port in "${ports[@]}"; do hosts+=("127.0.0.1:$port"); done
-  redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+  "${CLUSTER_CLI[@]}" --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
     || { cat "$dir/create.log" >&2; return 1; }
   for _ in $(seq 1 200); do
     local ok=1
     for port in "${ports[@]}"; do
-      redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+      "${CLUSTER_CLI[@]}" -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
     done
     [ $ok = 1 ] && break
     sleep 0.1
@@ -140,10 +149,10 @@ redis_cluster_start() {
     ok=1
     for port in "${ports[@]}"; do
       local info
-      info=$(redis-cli -p "$port" info replication 2>/dev/null)
+      info=$("${CLUSTER_CLI[@]}" -p "$port" info replication 2>/dev/null)
       if grep -q 'role:master' <<<"$info"; then grep -q 'connected_slaves:1' <<<"$info" || ok=0
       else grep -q 'master_link_status:up' <<<"$info" || ok=0; fi
-      [ "$(redis-cli -p "$port" cluster slots 2>/dev/null | grep -c '^127\.0\.0\.1$')" = 6 ] || ok=0
+      [ "$("${CLUSTER_CLI[@]}" -p "$port" cluster slots 2>/dev/null | grep -c '^127\.0\.0\.1$')" = 6 ] || ok=0
     done
     [ $ok = 1 ] && return 0
     sleep 0.1
@@ -168,7 +177,7 @@ tls_certs() {
     openssl req -newkey rsa:2048 -nodes -subj "/CN=fstore test $name" \
       -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
     printf '%s\n' "subjectAltName = IP:127.0.0.1, DNS:localhost" \
-      "extendedKeyUsage = $([ $name = server ] && echo serverAuth || echo clientAuth)" >"$dir/$name.ext"
+      "extendedKeyUsage = $([ $name = server ] && echo serverAuth,clientAuth || echo clientAuth)" >"$dir/$name.ext"
     openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
       -days 2 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null
   done

@@ -1,8 +1,10 @@
 // TLS everywhere (issue 14), against real processes and the harness's test CA: fstore-server with
 // --tls-cert/--tls-key speaks HTTPS only (TLS 1.2 and 1.3; plain HTTP, TLS 1.0 and 1.1 refused),
 // reads and syncs through a Redis that speaks only TLS (rediss://, its certificate verified), and
-// reaches a PostgreSQL that refuses connections without SSL with sslmode=verify-full.
+// reaches a PostgreSQL that refuses connections without SSL with sslmode=verify-full; and a Redis
+// Cluster whose nodes speak only TLS (rediss+cluster://), to clients, replicas and each other.
 #include "http_fixture.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/sync_check.hpp"
 #include "tls_context.hpp"
 
@@ -293,6 +295,42 @@ TEST_F(TlsTest, BadCertificatesStopTheStartWithAClearMessage) {
                        "rediss://127.0.0.1:1?cacert=/nonexistent/ca.pem");
   EXPECT_EQ(s6, 2);
   EXPECT_NE(l6.find("cannot read rediss:// cacert /nonexistent/ca.pem"), std::string::npos) << l6;
+}
+
+
+// rediss+cluster://: the slot map, the reads and the sync go to every node over TLS (the nodes
+// accept nothing else), and the masters end up holding PostgreSQL's winners for every key.
+TEST(TlsClusterTest, SyncAndLookupsGoThroughARedisClusterOverTls) {
+  TestCerts certs;
+  RedisClusterNodes cluster(certs.dir());
+  ASSERT_EQ(cluster.url().rfind("rediss+cluster://", 0), 0u) << cluster.url();
+  // Plain connections are refused by every node: what follows can only have gone over TLS.
+  for (int p : cluster.ports())
+    EXPECT_EQ(run_command("redis-cli -p " + std::to_string(p) + " PING 2>&1 || true").find("PONG"), std::string::npos) << p;
+  PgCluster pg;
+  pg.exec(R"SQL(
+    SELECT fstore.create_entity('driver', 'driver_id', 'bigint');
+    SELECT fstore.create_feature_view('driver_stats', 'driver',
+      '[{"name": "trips", "type": "int8"}, {"name": "city", "type": "text"}]');
+  )SQL");
+  int port = free_port();
+  ServerProcess server({"--pg", pg.url(), "--redis", cluster.url(), "--listen", "127.0.0.1:" + std::to_string(port),
+                        "--no-auth"}, port);
+  ASSERT_TRUE(server.wait_healthy(std::chrono::seconds(30))) << server.log();
+  pg.exec("INSERT INTO fstore_data.driver_stats (driver_id, event_ts, trips, city) "
+          "SELECT g, now() - interval '1 minute', g * 10, 'city ' || g FROM generate_series(1, 300) g");
+  auto want = [&] { return expected(pg, "fstore_data.driver_stats", "driver_id", "event_ts", "created_ts", {"trips", "city"}); };
+  expect_store_converges([&] { return cluster.view("driver_stats"); }, want, std::chrono::seconds(60));
+  for (int p : cluster.masters()) EXPECT_GT(redis_view_at(cluster.node_url(p), "driver_stats").size(), 50u) << p;
+  EXPECT_TRUE(eventually([&] { return HttpClient(port).get("/ready").status == 200; }, std::chrono::seconds(30)))
+      << server.log();
+  for (int key : {7, 123, 299}) {
+    auto r = HttpClient(port).get("/features/driver_stats/" + std::to_string(key));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(nlohmann::json::parse(r.body)["features"]["trips"], key * 10);
+  }
+  pg.exec("UPDATE fstore_data.driver_stats SET trips = trips + 1 WHERE driver_id <= 100");
+  expect_store_converges([&] { return cluster.view("driver_stats"); }, want, std::chrono::seconds(60));
 }
 
 }  // namespace
