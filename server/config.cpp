@@ -47,7 +47,7 @@ const std::vector<OptionSpec>& specs() {
   static const std::vector<OptionSpec> all = {
       {"--pg", "URL", "PostgreSQL connection URL (env FSTORE_PG); required",
        [](Config& c, const std::string& v) { c.pg_url = v; return !v.empty(); }},
-      {"--redis", "URL", "Redis URL redis://[:password@]host:port[/db], or redis+cluster://host:port[,host:port...] for a Redis Cluster (env FSTORE_REDIS); required",
+      {"--redis", "URL", "Redis URL redis://[:password@]host:port[/db], rediss://... for TLS (?cacert=FILE&cert=FILE&key=FILE), or redis+cluster://host:port[,host:port...] (rediss+cluster:// with TLS) for a Redis Cluster (env FSTORE_REDIS); required",
        [](Config& c, const std::string& v) { c.redis_url = v; return !v.empty(); }},
       {"--listen", "HOST:PORT", "address to serve HTTP on (env FSTORE_LISTEN; default 127.0.0.1:8080)",
        [](Config& c, const std::string& v) { return parse_host_port(v, c.listen_host, c.listen_port); }},
@@ -94,6 +94,10 @@ const std::vector<OptionSpec>& specs() {
        [](Config& c, const std::string& v) { return parse_int(v, c.token_cache_ms, 0, 60000); }},
       {"--ui-dir", "DIR", "the built web UI served at /ui/ (env FSTORE_UI_DIR; default: ui/ beside the executable)",
        [](Config& c, const std::string& v) { c.ui_dir = v; return !v.empty(); }},
+      {"--tls-cert", "FILE", "PEM certificate (chain) to serve HTTPS with, TLS 1.2 and 1.3 only; needs --tls-key",
+       [](Config& c, const std::string& v) { c.tls_cert = v; return !v.empty(); }},
+      {"--tls-key", "FILE", "PEM private key of --tls-cert (not encrypted)",
+       [](Config& c, const std::string& v) { c.tls_key = v; return !v.empty(); }},
   };
   return all;
 }
@@ -126,6 +130,7 @@ std::string redact_url(const std::string& url) {
 std::string usage() {
   std::ostringstream out;
   out << "usage: fstore-server --pg URL --redis URL [--listen 127.0.0.1:8080] [--threads N] [--no-auth]\n"
+         "                     [--tls-cert FILE --tls-key FILE]\n"
          "\nServes fstore's online features over HTTP (see docs/http-api.md, docs/operations.md).\n\n"
          "options:\n";
   for (const auto& s : specs()) {
@@ -179,6 +184,10 @@ ParseResult parse_config(const std::vector<std::string>& args,
   }
   if (config.pg_url.empty()) { result.error = "missing --pg URL (or FSTORE_PG)"; return result; }
   if (config.redis_url.empty()) { result.error = "missing --redis URL (or FSTORE_REDIS)"; return result; }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    result.error = config.tls_cert.empty() ? "--tls-key needs --tls-cert FILE" : "--tls-cert needs --tls-key FILE";
+    return result;
+  }
   result.config = config;
   return result;
 }

@@ -40,6 +40,8 @@ struct Config {
   int drain_timeout_ms = 15000;          // SIGTERM: time allowed for in-flight requests
   int token_cache_ms = 2000;             // how long a token lookup is trusted
   std::string ui_dir;                    // (0.2.0) the built web UI; empty: <executable dir>/ui
+  std::string tls_cert;                  // (0.2.0) PEM certificate chain: HTTPS only when set
+  std::string tls_key;                   // (0.2.0) its PEM private key (both or neither)
 };
 
 // Outcome of parsing: a config, or a help text to print (exit 0), or an error (exit 2).

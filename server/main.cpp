@@ -1,12 +1,15 @@
 // fstore-server: serves online features over HTTP (docs/http-api.md) and, unless --no-sync, runs
 // the sync worker that keeps Redis equal to PostgreSQL. Exit status: 0 after SIGTERM/SIGINT
-// (in-flight requests drained), 2 for bad options, 1 when it cannot listen.
+// (in-flight requests drained), 2 for bad options (also a TLS certificate, key or CA that cannot
+// be used), 1 when it cannot listen.
 #include "config.hpp"
 #include "http/app.hpp"
 #include "http/ui_files.hpp"
 #include "http/io_loops.hpp"
 #include "http/server.hpp"
 #include "log.hpp"
+#include "redis/redis_tls.hpp"
+#include "tls_context.hpp"
 
 #include <boost/asio.hpp>
 
@@ -50,7 +53,18 @@ int main(int argc, char** argv) {
   std::string url_error;
   if (!parse_redis_url(parsed.config->redis_url, endpoint, &url_error)) {
     std::cerr << "fstore-server: bad --redis URL '" << redact_url(parsed.config->redis_url) << "': " << url_error
-              << " (expected redis://[[user]:password@]host[:port][/db] or redis+cluster://host:port[,host:port...])\n";
+              << " (expected redis://[[user]:password@]host[:port][/db], rediss://...[?cacert=FILE&cert=FILE&key=FILE]"
+                 " or redis+cluster://host:port[,host:port...])\n";
+    return 2;
+  }
+  // TLS files are checked now, so a mistake stops the start with one clear line.
+  std::shared_ptr<net::ssl::context> https;
+  try {
+    if (!parsed.config->tls_cert.empty())
+      https = make_server_tls_context(parsed.config->tls_cert, parsed.config->tls_key);
+    if (endpoint.tls) redis_tls_context(endpoint);
+  } catch (const std::exception& e) {
+    std::cerr << "fstore-server: " << e.what() << "\n";
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
@@ -59,6 +73,7 @@ int main(int argc, char** argv) {
   App app;
   app.config = *parsed.config;
   const Config& cfg = app.config;
+  const std::string scheme = https ? "https://" : "http://";
   int threads = cfg.threads > 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   // Declared after App: destroyed first, with every pending handler (sessions use App).
   // One io_context per thread (http/io_loops.hpp); loop 0 also runs the signals and drain timer.
@@ -75,7 +90,7 @@ int main(int argc, char** argv) {
   try {
     app.ui = std::make_shared<const UiFiles>(ui_dir);
     if (app.ui->empty()) log_warn("no web UI in " + ui_dir + " (run 'make build'); GET /ui/ answers 404");
-    else log_info("web UI from " + ui_dir + " at http://" + cfg.listen_host + ":" + std::to_string(cfg.listen_port) + "/ui/");
+    else log_info("web UI from " + ui_dir + " at " + scheme + cfg.listen_host + ":" + std::to_string(cfg.listen_port) + "/ui/");
   } catch (const std::exception& e) {
     log_error(std::string("web UI not served: ") + e.what());
   }
@@ -94,7 +109,7 @@ int main(int argc, char** argv) {
   app.registry->on_snapshot([&app](const Registry& r) { app.answers.index(r); });
   app.redis = std::make_unique<RedisClient>(loops, endpoint, cfg.redis_connections, app.metrics,
                                             std::chrono::milliseconds(cfg.redis_timeout_ms));
-  auto server_owner = std::make_unique<HttpServer>(loops, app);
+  auto server_owner = std::make_unique<HttpServer>(loops, app, https);
   HttpServer& server = *server_owner;
   try {
     server.listen(cfg.listen_host, cfg.listen_port);
@@ -148,7 +163,7 @@ int main(int argc, char** argv) {
     wait_drained();
   });
 
-  log_info("listening on http://" + cfg.listen_host + ":" + std::to_string(cfg.listen_port) + " with " +
+  log_info("listening on " + scheme + cfg.listen_host + ":" + std::to_string(cfg.listen_port) + " with " +
            std::to_string(threads) + " threads; PostgreSQL " + redact_url(cfg.pg_url) + ", Redis " +
            redact_url(cfg.redis_url));
   loops.run();

@@ -2,8 +2,10 @@
 
 #include "log.hpp"
 
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <array>
 #include <chrono>
@@ -19,6 +21,8 @@ using tcp = net::ip::tcp;
 using LoopExecutor = net::io_context::executor_type;
 using Socket = net::basic_stream_socket<tcp, LoopExecutor>;
 using Stream = beast::basic_stream<tcp, LoopExecutor, beast::unlimited_rate_policy>;
+// With --tls-cert/--tls-key: TLS over that stream (its timeouts apply to the TLS records too).
+using TlsStream = beast::ssl_stream<Stream>;
 
 // Appends a header value, with CR and LF (which would end the header) replaced by spaces.
 static void append_header_value(std::string& out, std::string_view v) {
@@ -51,11 +55,30 @@ void serialize_response(const HttpReply& reply, unsigned version, bool keep, std
   out += reply.body;
 }
 
-// One client connection; every handler of it runs on the thread of its loop.
-class Session : public std::enable_shared_from_this<Session> {
+// What drain() needs of a session, whatever its stream.
+class SessionBase {
  public:
+  virtual ~SessionBase() = default;
+  virtual void close_if_idle() = 0;
+};
+
+// One client connection over plain TCP (Stream) or TLS (TlsStream); every handler of it runs on
+// the thread of its loop. Requests, limits and timeouts are the same for both: TLS only adds the
+// handshake before the first read (under the read timeout) and close_notify before the close.
+template <class S>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<S>> {
+  static constexpr bool kTls = std::is_same_v<S, TlsStream>;
+
+ public:
+  // A plain session.
   Session(Socket&& socket, App& app, std::shared_ptr<HttpServer::SessionList> list)
       : stream_(std::move(socket)), app_(app), list_(std::move(list)),
+        buffer_(app.config.max_header_bytes + 64 * 1024) {
+    ++app_.metrics.connections_open;
+  }
+  // A TLS session with the server's context.
+  Session(Socket&& socket, net::ssl::context& tls, App& app, std::shared_ptr<HttpServer::SessionList> list)
+      : stream_(std::move(socket), tls), app_(app), list_(std::move(list)),
         buffer_(app.config.max_header_bytes + 64 * 1024) {
     ++app_.metrics.connections_open;
   }
@@ -71,30 +94,49 @@ class Session : public std::enable_shared_from_this<Session> {
   void run() {
     {
       std::lock_guard<std::mutex> lock(list_->mutex);
-      self_it_ = list_->sessions.insert(list_->sessions.end(), weak_from_this());
+      self_it_ = list_->sessions.insert(list_->sessions.end(), this->weak_from_this());
     }
     registered_ = true;
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_wait(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) self->do_handshake();
+      else self->do_wait();
+    });
   }
 
   // Closes the connection if no request is in progress (drain); busy sessions close after replying.
-  void close_if_idle() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+  void close_if_idle() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
       if (!self->busy_) {
         beast::error_code ec;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-        self->stream_.close();
+        self->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->tcp().close();
       }
     });
   }
 
  private:
+  // The TCP stream under TLS (or the stream itself): timeouts, shutdown, close.
+  Stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+  // TLS: the handshake, under the read timeout. A client that speaks plain HTTP, or only TLS 1.0
+  // or 1.1, fails here and is closed without an answer.
+  void do_handshake() {
+    tcp().expires_after(std::chrono::milliseconds(app_.config.read_timeout_ms));
+    stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        if (ec == beast::error::timeout) ++self->app_.metrics.timeouts;
+        return self->tcp().close();
+      }
+      self->do_wait();
+    });
+  }
+
   // Waits for the first bytes of the next request under the idle timeout (unless already buffered).
   void do_wait() {
     if (app_.draining) return do_close();
     if (buffer_.size() > 0) return do_read_header();
-    stream_.expires_after(std::chrono::milliseconds(requests_ == 0 ? app_.config.read_timeout_ms : app_.config.idle_timeout_ms));
-    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    tcp().expires_after(std::chrono::milliseconds(requests_ == 0 ? app_.config.read_timeout_ms : app_.config.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
       self->buffer_.commit(n);
       if (ec) return self->on_error(ec, false);
       self->do_read_header();
@@ -107,8 +149,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(app_.config.max_header_bytes, UINT32_MAX)));
     parser_->body_limit(std::max(app_.config.max_body_bytes, app_.config.max_ingest_body_bytes));
     started_ = std::chrono::steady_clock::now();
-    stream_.expires_after(std::chrono::milliseconds(app_.config.read_timeout_ms));
-    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    tcp().expires_after(std::chrono::milliseconds(app_.config.read_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->on_error(ec, true);
       self->on_header();
     });
@@ -129,7 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto it = req.find(http::field::authorization); it != req.end()) auth = {it->value().data(), it->value().size()};
     authorize_request(app_, {req.method_string().data(), req.method_string().size()},
                       {req.target().data(), req.target().size()}, auth,
-                      [self = shared_from_this()](std::optional<HttpReply> refusal, Role role) {
+                      [self = this->shared_from_this()](std::optional<HttpReply> refusal, Role role) {
                         net::dispatch(self->stream_.get_executor(), [self, refusal = std::move(refusal), role]() mutable {
                           self->on_authorized(std::move(refusal), role);
                         });
@@ -148,7 +190,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     parser_->body_limit(limit);
     if (parser_->is_done()) return on_request();
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->on_error(ec, true);
       self->on_request();
     });
@@ -156,7 +198,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Hands the complete request to the router.
   void on_request() {
-    stream_.expires_never();
+    tcp().expires_never();
     auto msg = parser_->release();
     parser_.reset();
     ++requests_;
@@ -172,7 +214,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req->body = std::move(msg.body());
     ++app_.metrics.requests_in_flight;
     auto responded = std::make_shared<std::atomic<bool>>(false);
-    handle_request(app_, std::move(req), [self = shared_from_this(), responded](HttpReply reply) {
+    handle_request(app_, std::move(req), [self = this->shared_from_this(), responded](HttpReply reply) {
       if (responded->exchange(true)) return;  // exactly once
       net::dispatch(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable { self->send(std::move(reply)); });
     });
@@ -191,8 +233,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // it in one write: cheaper than Beast's serializer, whose buffer views showed in the profile.
   void write_response(HttpReply& reply, bool keep) {
     serialize_response(reply, version_ == 10 ? 10 : 11, keep, out_);
-    stream_.expires_after(std::chrono::milliseconds(app_.config.write_timeout_ms));
-    net::async_write(stream_, net::buffer(out_), [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+    tcp().expires_after(std::chrono::milliseconds(app_.config.write_timeout_ms));
+    net::async_write(stream_, net::buffer(out_), [self = this->shared_from_this(), keep](beast::error_code ec, size_t) {
       self->busy_ = false;
       if (ec) {
         if (ec == beast::error::timeout) ++self->app_.metrics.timeouts;
@@ -244,24 +286,33 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes the connection. After a refusal the client may still be sending its body: stop
   // sending, then discard what arrives for a moment, so the kernel does not answer those bytes
   // with a reset that could destroy our response before the client reads it.
+  // With TLS, close_notify goes first (bounded by the write timeout, at most a second).
   void do_close() {
+    if constexpr (kTls) {
+      if (!tls_shut_) {
+        tls_shut_ = true;
+        tcp().expires_after(std::chrono::milliseconds(std::min(app_.config.write_timeout_ms, 1000)));
+        return stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->do_close(); });
+      }
+    }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (!closing_ || ec) return stream_.close();
+    tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (!closing_ || ec) return tcp().close();
     closing_ = false;
     linger_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     do_linger();
   }
 
+  // Discards what the client still sends (raw bytes, below TLS) until the linger time is over.
   void do_linger() {
-    stream_.expires_at(linger_until_);
-    stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->stream_.close();
+    tcp().expires_at(linger_until_);
+    tcp().async_read_some(net::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->tcp().close();
       self->do_linger();
     });
   }
 
-  Stream stream_;
+  S stream_;
   App& app_;
   std::shared_ptr<HttpServer::SessionList> list_;
   beast::flat_buffer buffer_;
@@ -277,11 +328,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   std::atomic<bool> busy_{false};
   bool registered_ = false;
-  std::list<std::weak_ptr<Session>>::iterator self_it_;
+  bool tls_shut_ = false;     // close_notify was sent (TLS)
+  std::list<std::weak_ptr<SessionBase>>::iterator self_it_;
 };
 
-HttpServer::HttpServer(IoLoops& loops, App& app)
-    : loops_(loops), app_(app), acceptor_(loops.at(0).get_executor()), retry_timer_(loops.at(0).get_executor()) {}
+HttpServer::HttpServer(IoLoops& loops, App& app, std::shared_ptr<boost::asio::ssl::context> tls)
+    : loops_(loops), app_(app), tls_(std::move(tls)), acceptor_(loops.at(0).get_executor()),
+      retry_timer_(loops.at(0).get_executor()) {}
 
 void HttpServer::listen(const std::string& host, uint16_t port) {
   beast::error_code ec;
@@ -322,7 +375,8 @@ void HttpServer::do_accept() {
       ++app_.metrics.connections_accepted;
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Session>(std::move(socket), app_, sessions_)->run();
+      if (tls_) std::make_shared<Session<TlsStream>>(std::move(socket), *tls_, app_, sessions_)->run();
+      else std::make_shared<Session<Stream>>(std::move(socket), app_, sessions_)->run();
     }
     do_accept();
   });
@@ -334,7 +388,7 @@ void HttpServer::drain() {
     acceptor_.close(ec);
     retry_timer_.cancel();
   });
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard<std::mutex> lock(sessions_->mutex);
     for (auto& w : sessions_->sessions) if (auto s = w.lock()) live.push_back(std::move(s));

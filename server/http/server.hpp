@@ -9,6 +9,7 @@
 #include "http/io_loops.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <list>
 #include <memory>
@@ -16,7 +17,7 @@
 
 namespace fstore::server {
 
-class Session;
+class SessionBase;
 
 // The HTTP/1.x bytes of `reply` into `out` (cleared first): status line, Server, Content-Type,
 // the reply's headers (CR/LF in them become spaces), Connection as `keep` asks for `version`
@@ -25,8 +26,9 @@ void serialize_response(const HttpReply& reply, unsigned version, bool keep, std
 
 class HttpServer {
  public:
-  // Accepts on loop 0 and hands each connection to the next loop, where it stays.
-  HttpServer(IoLoops& loops, App& app);
+  // Accepts on loop 0 and hands each connection to the next loop, where it stays. With `tls`
+  // (make_server_tls_context) every connection speaks HTTPS, and only HTTPS.
+  HttpServer(IoLoops& loops, App& app, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   // Binds and listens; throws std::runtime_error with the reason when it cannot.
   void listen(const std::string& host, uint16_t port);
   void start();
@@ -38,7 +40,7 @@ class HttpServer {
   // The open sessions (for drain); shared with the sessions, which may outlive the server at exit.
   struct SessionList {
     std::mutex mutex;
-    std::list<std::weak_ptr<Session>> sessions;
+    std::list<std::weak_ptr<SessionBase>> sessions;
   };
 
  private:
@@ -46,6 +48,7 @@ class HttpServer {
 
   IoLoops& loops_;
   App& app_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plain HTTP
   boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, boost::asio::io_context::executor_type> acceptor_;
   boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
                                     boost::asio::io_context::executor_type> retry_timer_;

@@ -2,6 +2,8 @@
 
 #include "log.hpp"
 #include "redis/redis_cluster.hpp"
+#include "redis/redis_tls.hpp"
+#include "tls_context.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -58,7 +60,9 @@ RedisPipeline::RedisPipeline(net::io_context& ioc, RedisEndpoint endpoint, Metri
                              std::chrono::milliseconds timeout)
     : ioc_(ioc), loop_(ioc.get_executor()), socket_(loop_), resolver_(loop_),
       reconnect_timer_(loop_), watchdog_(loop_), endpoint_(std::move(endpoint)), metrics_(metrics),
-      timeout_(timeout), reader_(redisReaderCreate()), read_buf_(64 * 1024) {}
+      timeout_(timeout), reader_(redisReaderCreate()), read_buf_(64 * 1024) {
+  if (endpoint_.tls) tls_context_ = redis_tls_context(endpoint_);  // main() checked that it loads
+}
 
 RedisPipeline::~RedisPipeline() {
   if (reader_) redisReaderFree(reader_);
@@ -135,10 +139,34 @@ void RedisPipeline::do_resolve() {
       }));
 }
 
+// The TCP connection is up (or failed): with TLS the handshake comes next, then on_ready.
 void RedisPipeline::on_connect(const boost::system::error_code& ec) {
   if (stopped_) return;
+  if (!ec && tls_context_ && !tls_) {
+    tls_ = std::make_shared<TlsStream>(socket_, *tls_context_);
+    if (!prepare_client_tls(tls_->native_handle(), endpoint_.host))
+      return on_connect(net::error::invalid_argument);
+    tls_->async_handshake(net::ssl::stream_base::client,
+        net::bind_executor(loop_, [self = shared_from_this(), keep = tls_, gen = generation_](const boost::system::error_code& e) {
+          if (gen != self->generation_) return;
+          self->reconnect_timer_.cancel();
+          self->on_connect(e);
+        }));
+    // A server that never answers the handshake: give up after the Redis timeout.
+    reconnect_timer_.expires_after(timeout_);
+    reconnect_timer_.async_wait(net::bind_executor(loop_, [self = shared_from_this(), gen = generation_](
+                                                              const boost::system::error_code& e) {
+      if (e || gen != self->generation_ || self->connected_) return;
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);  // the handshake fails with operation_aborted
+    }));
+    return;
+  }
   if (ec) {
-    std::string msg = "cannot reach Redis at " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + ec.message();
+    std::string where = endpoint_.host + ":" + std::to_string(endpoint_.port);
+    std::string msg = tls_ ? "TLS handshake with Redis at " + where + " failed: " + ec.message()
+                           : "cannot reach Redis at " + where + ": " + ec.message();
+    tls_.reset();
     {
       std::lock_guard<std::mutex> lock(error_mutex_);
       last_error_ = msg;
@@ -150,6 +178,11 @@ void RedisPipeline::on_connect(const boost::system::error_code& ec) {
     socket_.close(ignored);
     return schedule_reconnect();
   }
+  on_ready();
+}
+
+// Connected (and TLS established): AUTH and SELECT go first, then what was queued meanwhile.
+void RedisPipeline::on_ready() {
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   if (reported_down_) log_info("Redis at " + endpoint_.host + ":" + std::to_string(endpoint_.port) + " reachable again");
@@ -188,21 +221,25 @@ void RedisPipeline::do_write() {
   writing_.clear();
   writing_.swap(out_);
   writing_now_ = true;
-  net::async_write(socket_, net::buffer(writing_),
-      net::bind_executor(loop_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t) {
-        if (gen != self->generation_) return;
-        self->writing_now_ = false;
-        if (ec) return self->fail("Redis write failed: " + ec.message());
-        if (!self->out_.empty()) self->do_write();
-      }));
+  auto done = net::bind_executor(loop_, [self = shared_from_this(), keep = tls_, gen = generation_](
+                                            const boost::system::error_code& ec, size_t) {
+    if (gen != self->generation_) return;
+    self->writing_now_ = false;
+    if (ec) return self->fail("Redis write failed: " + ec.message());
+    if (!self->out_.empty()) self->do_write();
+  });
+  if (tls_) net::async_write(*tls_, net::buffer(writing_), std::move(done));
+  else net::async_write(socket_, net::buffer(writing_), std::move(done));
 }
 
 void RedisPipeline::do_read() {
-  socket_.async_read_some(net::buffer(read_buf_),
-      net::bind_executor(loop_, [self = shared_from_this(), gen = generation_](const boost::system::error_code& ec, size_t n) {
-        if (gen != self->generation_) return;
-        self->on_read(ec, n);
-      }));
+  auto done = net::bind_executor(loop_, [self = shared_from_this(), keep = tls_, gen = generation_](
+                                            const boost::system::error_code& ec, size_t n) {
+    if (gen != self->generation_) return;
+    self->on_read(ec, n);
+  });
+  if (tls_) tls_->async_read_some(net::buffer(read_buf_), std::move(done));
+  else socket_.async_read_some(net::buffer(read_buf_), std::move(done));
 }
 
 // Parses every complete reply and completes batches in order.
@@ -236,6 +273,7 @@ void RedisPipeline::fail(const std::string& error) {
   ++generation_;
   boost::system::error_code ignored;
   socket_.close(ignored);
+  tls_.reset();  // its pending operations keep it until their handlers ran
   if (reader_) redisReaderFree(reader_);
   reader_ = redisReaderCreate();
   out_.clear();

@@ -3,7 +3,8 @@
 // one output buffer that goes out in a single write once the handlers ready now have run (or when
 // the write in flight ends), and hands replies back in order (hiredis formats commands and parses
 // replies; Boost.Asio does I/O). Each connection lives on one I/O loop (http/io_loops.hpp) and a
-// session uses a connection of its own loop, so a lookup never crosses threads.
+// session uses a connection of its own loop, so a lookup never crosses threads. A rediss:// endpoint
+// runs the same over TLS (redis/redis_tls.hpp): the handshake follows the TCP connect.
 #pragma once
 
 #include "http/io_loops.hpp"
@@ -11,6 +12,7 @@
 #include "redis/redis_url.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -66,6 +68,7 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
   void schedule_flush();
   void do_resolve();
   void on_connect(const boost::system::error_code& ec);
+  void on_ready();
   void do_write();
   void do_read();
   void on_read(const boost::system::error_code& ec, size_t n);
@@ -75,7 +78,13 @@ class RedisPipeline : public std::enable_shared_from_this<RedisPipeline> {
 
   boost::asio::io_context& ioc_;
   boost::asio::io_context::executor_type loop_;  // one thread runs it: serializes like a strand
-  boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type> socket_;
+  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+  using TlsStream = boost::asio::ssl::stream<Socket&>;
+  Socket socket_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;  // rediss:// only
+  // The TLS session of the current connection (null without TLS); a new one per connection,
+  // kept alive by the handlers of its operations until they ran.
+  std::shared_ptr<TlsStream> tls_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer watchdog_;

@@ -60,18 +60,49 @@ bool parse_host_port(std::string rest, std::string& host, int& port, std::string
   return true;
 }
 
+// Splits "?cacert=A&cert=B&key=C" (without the '?') into the TLS settings of `ep`.
+bool parse_tls_query(const std::string& query, RedisEndpoint& ep, std::string* error) {
+  size_t start = 0;
+  while (start <= query.size()) {
+    auto amp = query.find('&', start);
+    std::string item = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    auto eq = item.find('=');
+    std::string key = item.substr(0, eq), value;
+    if (eq == std::string::npos || !percent_decode(item.substr(eq + 1), value) || value.empty())
+      return fail(error, "bad query item '" + item + "' (expected cacert=FILE, cert=FILE or key=FILE)");
+    if (key == "cacert") ep.tls_ca = value;
+    else if (key == "cert") ep.tls_cert = value;
+    else if (key == "key") ep.tls_key = value;
+    else return fail(error, "unknown query key '" + key + "' (expected cacert, cert or key)");
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  if (ep.tls_cert.empty() != ep.tls_key.empty()) return fail(error, "a client certificate needs both cert= and key=");
+  return true;
+}
+
 }  // namespace
 
 bool parse_redis_url(const std::string& url, RedisEndpoint& out, std::string* error) {
   RedisEndpoint ep;
   std::string rest = url;
-  const std::string scheme = "redis://", cluster_scheme = "redis+cluster://";
-  if (rest.compare(0, scheme.size(), scheme) == 0) rest = rest.substr(scheme.size());
-  else if (rest.compare(0, cluster_scheme.size(), cluster_scheme) == 0) {
-    rest = rest.substr(cluster_scheme.size());
-    ep.cluster = true;
-  } else if (rest.find("://") != std::string::npos)
-    return fail(error, "unsupported scheme (expected redis:// or redis+cluster://)");
+  auto has_scheme = [&rest](const std::string& scheme) {
+    if (rest.compare(0, scheme.size(), scheme) != 0) return false;
+    rest = rest.substr(scheme.size());
+    return true;
+  };
+  if (has_scheme("redis://")) {}
+  else if (has_scheme("rediss://")) ep.tls = true;
+  else if (has_scheme("redis+cluster://")) ep.cluster = true;
+  else if (has_scheme("rediss+cluster://")) ep.cluster = ep.tls = true;
+  else if (rest.find("://") != std::string::npos)
+    return fail(error, "unsupported scheme (expected redis://, rediss://, redis+cluster:// or rediss+cluster://)");
+  // The query starts at the first '?' (a '?' in a password is %3F).
+  if (auto q = rest.find('?'); q != std::string::npos) {
+    if (!ep.tls) return fail(error, "query strings are only for rediss:// (TLS settings)");
+    if (!parse_tls_query(rest.substr(q + 1), ep, error)) return false;
+    rest = rest.substr(0, q);
+  }
   // The credentials end at the last '@', so a password may hold '/' or '@' even unencoded.
   if (auto at = rest.rfind('@'); at != std::string::npos) {
     std::string cred = rest.substr(0, at);
@@ -83,7 +114,7 @@ bool parse_redis_url(const std::string& url, RedisEndpoint& out, std::string* er
       return fail(error, "malformed %XX escape in the credentials");
     if (ep.password.empty() && !ep.user.empty()) return fail(error, "a user without a password");
   }
-  if (rest.find_first_of("?#") != std::string::npos) return fail(error, "query strings are not supported");
+  if (rest.find('#') != std::string::npos) return fail(error, "fragments are not supported");
   if (auto slash = rest.find('/'); slash != std::string::npos) {
     std::string db = rest.substr(slash + 1);
     rest = rest.substr(0, slash);

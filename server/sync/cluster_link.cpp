@@ -49,6 +49,10 @@ RedisLink::Endpoint ClusterLink::endpoint_for(const std::string& host, int port)
   ep.port = port;
   ep.user = endpoint_.user;
   ep.password = endpoint_.password;
+  ep.tls = endpoint_.tls;  // rediss+cluster://: every node over TLS with the same certificates
+  ep.tls_ca = endpoint_.tls_ca;
+  ep.tls_cert = endpoint_.tls_cert;
+  ep.tls_key = endpoint_.tls_key;
   return ep;  // a cluster has only database 0
 }
 

@@ -1,6 +1,7 @@
-// A blocking hiredis connection for the sync worker thread: one context, pipelined commands with
-// explicit argument lengths. Any I/O failure leaves the link closed (hiredis contexts are dead
-// after an error); the caller reconnects.
+// A blocking Redis connection for the sync worker thread: pipelined commands with explicit
+// argument lengths, over TCP or, for rediss://, TLS (Boost.Asio's OpenSSL stream, the server's
+// certificate verified), with hiredis formatting commands and parsing replies. Any I/O failure
+// leaves the link closed; the caller reconnects.
 #pragma once
 
 #include <hiredis/hiredis.h>
@@ -35,16 +36,22 @@ class RedisLink {
     std::string user;
     std::string password;
     int db = 0;
+    // rediss://: TLS, verifying the server against tls_ca (empty: the system's CAs) and host;
+    // a client certificate when tls_cert/tls_key are set.
+    bool tls = false;
+    std::string tls_ca;
+    std::string tls_cert;
+    std::string tls_key;
   };
 
-  explicit RedisLink(Endpoint endpoint) : endpoint_(std::move(endpoint)) {}
-  ~RedisLink() { close(); }
+  explicit RedisLink(Endpoint endpoint);
+  ~RedisLink();
   RedisLink(const RedisLink&) = delete;
   RedisLink& operator=(const RedisLink&) = delete;
 
   // Connects (AUTH and SELECT included) unless connected. Throws RedisError.
   void ensure_connected();
-  bool connected() const { return ctx_ != nullptr; }
+  bool connected() const { return io_ != nullptr; }
   void close();
 
   // Sends one command and returns its reply. Throws RedisError on I/O failure (link closed) and,
@@ -56,12 +63,14 @@ class RedisLink {
   std::vector<Reply> pipeline(const std::vector<Command>& cmds);
 
  private:
+  struct Io;  // the socket or TLS stream, its I/O context and the reply parser (redis_link.cpp)
   void append(const Command& cmd);
+  void flush();
   Reply read_reply();
   [[noreturn]] void fail(const std::string& what);
 
   Endpoint endpoint_;
-  redisContext* ctx_ = nullptr;
+  std::unique_ptr<Io> io_;  // null while not connected
 };
 
 // The endpoint of a Redis URL, parsed by the server's one Redis URL parser

@@ -7,10 +7,18 @@
 #   stack.sh pg-restart DIR                  fast restart, same port
 #   stack.sh redis-start DIR PORT [persist]  start redis-server in DIR (no persistence unless 'persist')
 #   stack.sh redis-stop DIR                  stop it (SIGTERM, then wait)
-#   stack.sh redis-cluster-start DIR         3 masters + 3 replicas on free ports (DIR/ports lists them,
+#   stack.sh redis-cluster-start DIR [CERTS] 3 masters + 3 replicas on free ports (DIR/ports lists them,
 #                                            masters first); waits for cluster_state:ok and
-#                                            every replica in sync
+#                                            every replica in sync; with CERTS (of tls-certs) TLS only
 #   stack.sh redis-cluster-stop DIR          stop every node of it
+#   stack.sh tls-certs DIR                   a test CA (DIR/ca.pem) and, signed by it, a server certificate
+#                                            for 127.0.0.1 and localhost (server.pem, server.key) and a client
+#                                            certificate (client.pem, client.key); other-ca.pem is a CA that
+#                                            signed nothing here
+#   stack.sh redis-tls-start DIR PORT CERTS  redis-server speaking TLS only on PORT (tls-port) with the
+#                                            certificates of tls-certs in CERTS; client certificates optional
+#   stack.sh pg-ssl DIR CERTS                turn ssl on in the PostgreSQL of pg-start DIR with those
+#                                            certificates, and refuse connections without SSL (reload)
 #
 # FSTORE_PG_PROFILE=bench starts PostgreSQL with its defaults apart from shared_buffers.
 # PostgreSQL refuses to run as root, so as root the cluster runs as the 'postgres' user.
@@ -94,8 +102,16 @@ redis_stop() {
 }
 
 redis_cluster_start() {
-  local dir=$1 port ports=() i
+  local dir=$1 certs=${2:-} port ports=() i tls_args=() listen=()
   mkdir -p "$dir"
+  # With CERTS (of tls-certs): every node speaks TLS only, to clients, replicas and the cluster bus
+  # (the bus always asks for a client certificate: the nodes present server.pem, which allows it).
+  CLUSTER_CLI=(redis-cli)
+  if [ -n "$certs" ]; then
+    CLUSTER_CLI=(redis-cli --tls --cacert "$certs/ca.pem")
+    tls_args=(--tls-cert-file "$certs/server.pem" --tls-key-file "$certs/server.key" --tls-ca-cert-file "$certs/ca.pem"
+              --tls-auth-clients optional --tls-cluster yes --tls-replication yes)
+  fi
   for i in 0 1 2 3 4 5; do
     # A node also listens on port + 10000 (the cluster bus): both must be free and below 32768.
     while :; do
@@ -104,23 +120,24 @@ redis_cluster_start() {
     done
     ports+=("$port")
     mkdir -p "$dir/n$i"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/n$i" --daemonize yes --pidfile "$dir/n$i/redis.pid" \
+    if [ -n "$certs" ]; then listen=(--port 0 --tls-port "$port"); else listen=(--port "$port"); fi
+    redis-server --bind 127.0.0.1 "${listen[@]}" "${tls_args[@]}" --dir "$dir/n$i" --daemonize yes --pidfile "$dir/n$i/redis.pid" \
       --logfile "$dir/n$i/redis.log" --save "" --appendonly no --protected-mode yes --cluster-enabled yes \
       --cluster-config-file "$dir/n$i/nodes.conf" --cluster-node-timeout 1000 \
       --cluster-replica-validity-factor 0
   done
   printf '%s\n' "${ports[@]}" >"$dir/ports"
   for port in "${ports[@]}"; do
-    for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 1 100); do "${CLUSTER_CLI[@]}" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
   done
   local hosts=()
   for port in "${ports[@]}"; do hosts+=("127.0.0.1:$port"); done
-  redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+  "${CLUSTER_CLI[@]}" --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
     || { cat "$dir/create.log" >&2; return 1; }
   for _ in $(seq 1 200); do
     local ok=1
     for port in "${ports[@]}"; do
-      redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+      "${CLUSTER_CLI[@]}" -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
     done
     [ $ok = 1 ] && break
     sleep 0.1
@@ -132,10 +149,10 @@ redis_cluster_start() {
     ok=1
     for port in "${ports[@]}"; do
       local info
-      info=$(redis-cli -p "$port" info replication 2>/dev/null)
+      info=$("${CLUSTER_CLI[@]}" -p "$port" info replication 2>/dev/null)
       if grep -q 'role:master' <<<"$info"; then grep -q 'connected_slaves:1' <<<"$info" || ok=0
       else grep -q 'master_link_status:up' <<<"$info" || ok=0; fi
-      [ "$(redis-cli -p "$port" cluster slots 2>/dev/null | grep -c '^127\.0\.0\.1$')" = 6 ] || ok=0
+      [ "$("${CLUSTER_CLI[@]}" -p "$port" cluster slots 2>/dev/null | grep -c '^127\.0\.0\.1$')" = 6 ] || ok=0
     done
     [ $ok = 1 ] && return 0
     sleep 0.1
@@ -149,6 +166,52 @@ redis_cluster_stop() {
   return 0
 }
 
+tls_certs() {
+  local dir=$1 name
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=fstore test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=fstore other CA" \
+    -keyout "$dir/other-ca.key" -out "$dir/other-ca.pem" 2>/dev/null
+  for name in server client; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=fstore test $name" \
+      -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
+    printf '%s\n' "subjectAltName = IP:127.0.0.1, DNS:localhost" \
+      "extendedKeyUsage = $([ $name = server ] && echo serverAuth,clientAuth || echo clientAuth)" >"$dir/$name.ext"
+    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+      -days 2 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null
+  done
+  chmod 644 "$dir"/*.pem "$dir"/*.key   # test keys: the postgres user copies them
+}
+
+redis_tls_start() {
+  local dir=$1 port=$2 certs=$3
+  mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port 0 --tls-port "$port" --tls-cert-file "$certs/server.pem" \
+    --tls-key-file "$certs/server.key" --tls-ca-cert-file "$certs/ca.pem" --tls-auth-clients optional \
+    --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" \
+    --appendonly no --protected-mode yes
+  for _ in $(seq 1 100); do
+    redis-cli --tls --cacert "$certs/ca.pem" -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "stack.sh: redis (TLS) did not start on port $port" >&2; tail -5 "$dir/redis.log" >&2; return 1
+}
+
+pg_ssl() {
+  local dir=$1 certs=$2 f
+  for f in server.pem server.key ca.pem; do cp "$certs/$f" "$dir/data/ssl-$f"; done
+  chmod 600 "$dir/data/ssl-server.key"
+  [ "$(id -u)" = 0 ] && chown postgres: "$dir/data"/ssl-*
+  printf '%s\n' "ssl = on" "ssl_cert_file = 'ssl-server.pem'" "ssl_key_file = 'ssl-server.key'" \
+    "ssl_ca_file = 'ssl-ca.pem'" "ssl_min_protocol_version = 'TLSv1.2'" >>"$dir/data/postgresql.conf"
+  # TCP without SSL is refused: whoever connects over TCP uses SSL (libpq's default sslmode=prefer does).
+  sed -i 's/^host\(\s\)/hostssl\1/' "$dir/data/pg_hba.conf"
+  printf '%s\n' "hostnossl all all 0.0.0.0/0 reject" "hostnossl all all ::/0 reject" >>"$dir/data/pg_hba.conf"
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" reload >/dev/null
+  sleep 0.3   # the postmaster rereads its files on SIGHUP
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   free-port) free_port ;;
@@ -159,5 +222,8 @@ case "$cmd" in
   redis-stop) redis_stop "$@" ;;
   redis-cluster-start) redis_cluster_start "$@" ;;
   redis-cluster-stop) redis_cluster_stop "$@" ;;
-  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+  tls-certs) tls_certs "$@" ;;
+  redis-tls-start) redis_tls_start "$@" ;;
+  pg-ssl) pg_ssl "$@" ;;
+  *) sed -n '2,23p' "$0" >&2; exit 2 ;;
 esac

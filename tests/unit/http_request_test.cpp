@@ -68,6 +68,13 @@ TEST(HttpConfig, RejectsBadOptions) {
   EXPECT_FALSE(parse({"--pg", "a", "--redis", "b", "--what"}).config);
   EXPECT_NE(parse({"--what"}).error.find("--what"), std::string::npos);
   EXPECT_NE(usage().find("--max-connections"), std::string::npos);
+  // HTTPS needs both files.
+  EXPECT_NE(parse({"--pg", "a", "--redis", "b", "--tls-cert", "c.pem"}).error.find("--tls-key"), std::string::npos);
+  EXPECT_NE(parse({"--pg", "a", "--redis", "b", "--tls-key", "k.pem"}).error.find("--tls-cert"), std::string::npos);
+  auto tls = parse({"--pg", "a", "--redis", "b", "--tls-cert", "c.pem", "--tls-key", "k.pem"});
+  ASSERT_TRUE(tls.config) << tls.error;
+  EXPECT_EQ(tls.config->tls_cert, "c.pem");
+  EXPECT_EQ(tls.config->tls_key, "k.pem");
 }
 
 TEST(HttpConfig, UrlsAndRedaction) {

@@ -87,13 +87,40 @@ TEST(HttpRedisUrl, ParsesEveryForm) {
 TEST(HttpRedisUrl, RefusesMalformed) {
   RedisEndpoint ep;
   std::string error;
-  for (const char* bad : {"http://x:1", "rediss://h", "redis://h:port", "redis://h:0", "redis://h:65536", "redis://h:-1",
+  for (const char* bad : {"http://x:1", "rediss+x://h", "redis://h:port", "redis://h:0", "redis://h:65536", "redis://h:-1",
                           "redis://h:", "redis://", "redis://:pw@", "redis://h/x", "redis://h/-1", "redis://h?db=1",
-                          "redis://[::1", "redis://u:%zz@h", "redis://u:%4@h", "redis://user:@h", "redis://h h:1"}) {
+                          "redis://[::1", "redis://u:%zz@h", "redis://u:%4@h", "redis://user:@h", "redis://h h:1",
+                          "redis://h?cacert=/ca.pem", "rediss://h?ca=/x", "rediss://h?cacert=", "rediss://h?cert=/c",
+                          "rediss://h?cacert=/a&", "rediss://h?key=/k", "rediss+cluster://h:1/3", "rediss://h#x"}) {
     error.clear();
     EXPECT_FALSE(parse_redis_url(bad, ep, &error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;
   }
+}
+
+TEST(HttpRedisUrl, ParsesTlsForms) {
+  RedisEndpoint ep;
+  ASSERT_TRUE(parse_redis_url("rediss://:pw@127.0.0.1:6380/2?cacert=/etc/ca%40x.pem", ep));
+  EXPECT_TRUE(ep.tls);
+  EXPECT_FALSE(ep.cluster);
+  EXPECT_EQ(ep.password, "pw");
+  EXPECT_EQ(ep.port, 6380);
+  EXPECT_EQ(ep.db, 2);
+  EXPECT_EQ(ep.tls_ca, "/etc/ca@x.pem");
+  EXPECT_EQ(ep.tls_cert, "");
+  ASSERT_TRUE(parse_redis_url("rediss://h", ep));  // the system's CAs
+  EXPECT_TRUE(ep.tls);
+  EXPECT_EQ(ep.tls_ca, "");
+  ASSERT_TRUE(parse_redis_url("rediss://h:1?cacert=/ca&cert=/c.pem&key=/k.pem", ep));
+  EXPECT_EQ(ep.tls_cert, "/c.pem");
+  EXPECT_EQ(ep.tls_key, "/k.pem");
+  ASSERT_TRUE(parse_redis_url("rediss+cluster://a:1,b:2?cacert=/ca", ep));
+  EXPECT_TRUE(ep.tls);
+  EXPECT_TRUE(ep.cluster);
+  EXPECT_EQ(ep.seeds.size(), 2u);
+  EXPECT_EQ(ep.tls_ca, "/ca");
+  ASSERT_TRUE(parse_redis_url("redis://h", ep));
+  EXPECT_FALSE(ep.tls);
 }
 
 TEST(HttpFraming, OnlyOneChunkedTransferEncoding) {

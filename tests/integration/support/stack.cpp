@@ -115,7 +115,14 @@ void PgCluster::stop(const std::string& mode) {
 
 void PgCluster::restart() { stop("fast"); start(); }
 
-RedisServer::RedisServer(bool persist) : port_(free_port()), persist_(persist) {
+void PgCluster::enable_ssl(const std::string& certs_dir) {
+  run_command(harness() + " pg-ssl '" + dir_.path() + "/pg' '" + certs_dir + "'");
+}
+
+TestCerts::TestCerts() { run_command(harness() + " tls-certs '" + dir_.path() + "'"); }
+
+RedisServer::RedisServer(bool persist, std::string tls_certs)
+    : port_(free_port()), persist_(persist), tls_certs_(std::move(tls_certs)) {
   for (int attempt = 1;; ++attempt) {  // the port may be taken between the check and the bind
     try {
       start();
@@ -128,13 +135,22 @@ RedisServer::RedisServer(bool persist) : port_(free_port()), persist_(persist) {
 }
 RedisServer::~RedisServer() { stop(); }
 
-std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+std::string RedisServer::url() const {
+  if (!tls_certs_.empty()) return "rediss://127.0.0.1:" + std::to_string(port_) + "?cacert=" + tls_certs_ + "/ca.pem";
+  return "redis://127.0.0.1:" + std::to_string(port_);
+}
 
 std::string RedisServer::cli(const std::string& args) const {
-  return run_command("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args);
+  std::string tls = tls_certs_.empty() ? "" : "--tls --cacert '" + tls_certs_ + "/ca.pem' ";
+  return run_command("redis-cli " + tls + "-h 127.0.0.1 -p " + std::to_string(port_) + " " + args);
 }
 
 void RedisServer::start() {
+  if (!tls_certs_.empty()) {
+    run_command(harness() + " redis-tls-start '" + dir_.path() + "/redis' " + std::to_string(port_) + " '" +
+                tls_certs_ + "'");
+    return;
+  }
   run_command(harness() + " redis-start '" + dir_.path() + "/redis' " + std::to_string(port_) +
               (persist_ ? " persist" : ""));
 }
@@ -201,6 +217,19 @@ int ServerProcess::terminate(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   kill_hard();
+  return -1;
+}
+
+int ServerProcess::wait_exit(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   return -1;
 }
 

@@ -41,6 +41,8 @@ class PgCluster {
   void exec(const std::string& sql) const;       // runs SQL in its own transaction
   std::string query_value(const std::string& sql) const;  // first column of first row, "" when NULL
   void restart();                                // fast shutdown and start, same port and data
+  // SSL on with the certificates of `certs` (TestCerts), TCP without SSL refused (stack.sh pg-ssl).
+  void enable_ssl(const std::string& certs_dir);
   void stop(const std::string& mode = "fast");
   void start();
  private:
@@ -49,13 +51,25 @@ class PgCluster {
   std::string dbname_;
 };
 
-// A redis-server without persistence (unless persist = true).
+// A test CA and certificates made by stack.sh tls-certs: ca.pem, server.pem/.key (127.0.0.1,
+// localhost), client.pem/.key, other-ca.pem (a CA that signed nothing here).
+class TestCerts {
+ public:
+  TestCerts();
+  const std::string& dir() const { return dir_.path(); }
+  std::string file(const std::string& name) const { return dir_.path() + "/" + name; }
+ private:
+  TempDir dir_;
+};
+
+// A redis-server without persistence (unless persist = true); with `tls_certs` (a TestCerts
+// directory) it speaks TLS only (tls-port).
 class RedisServer {
  public:
-  explicit RedisServer(bool persist = false);
+  explicit RedisServer(bool persist = false, std::string tls_certs = "");
   ~RedisServer();
   int port() const { return port_; }
-  std::string url() const;                       // redis://127.0.0.1:PORT
+  std::string url() const;                       // redis://127.0.0.1:PORT, or rediss://...?cacert=CA
   std::string cli(const std::string& args) const;  // output of redis-cli against it
   void stop();
   void start();
@@ -64,6 +78,7 @@ class RedisServer {
   TempDir dir_;
   int port_;
   bool persist_;
+  std::string tls_certs_;
 };
 
 // One fstore-server process (build_dir()/fstore-server), started with the given arguments.
@@ -77,6 +92,7 @@ class ServerProcess {
   void kill_hard();                              // SIGKILL, reaps the child
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(20));  // SIGTERM; exit status
   bool running();
+  int wait_exit(std::chrono::milliseconds timeout);  // exit status once it exited by itself; -1: still running
   std::string log() const;                       // stdout+stderr so far
  private:
   TempDir dir_;
