@@ -124,7 +124,7 @@ redis_cluster_start() {
     redis-server --bind 127.0.0.1 "${listen[@]}" "${tls_args[@]}" --dir "$dir/n$i" --daemonize yes --pidfile "$dir/n$i/redis.pid" \
       --logfile "$dir/n$i/redis.log" --save "" --appendonly no --protected-mode yes --cluster-enabled yes \
       --cluster-config-file "$dir/n$i/nodes.conf" --cluster-node-timeout 1000 \
-      --cluster-replica-validity-factor 0
+      --cluster-replica-validity-factor 0 --repl-diskless-sync-delay 0 --shutdown-on-sigterm now
   done
   printf '%s\n' "${ports[@]}" >"$dir/ports"
   for port in "${ports[@]}"; do
@@ -161,8 +161,16 @@ redis_cluster_start() {
 }
 
 redis_cluster_stop() {
-  local dir=$1 n
-  for n in "$dir"/n*; do [ -d "$n" ] && redis_stop "$n"; done
+  # All nodes at once: one by one, each survivor would first react to the death of the previous.
+  local dir=$1 n pids=() pid
+  for n in "$dir"/n*; do [ -f "$n/redis.pid" ] && pids+=("$(cat "$n/redis.pid")"); done
+  [ ${#pids[@]} = 0 ] && return 0
+  kill "${pids[@]}" 2>/dev/null || true
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -f "$dir"/n*/redis.pid
   return 0
 }
 
