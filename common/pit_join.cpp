@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <numeric>
+#include <utility>
 
 namespace fstore::pit {
 
@@ -101,6 +102,9 @@ EntityTimeline::EntityTimeline(const std::vector<uint32_t>& key_ids, const std::
   for (size_t pos = 0; pos < order_.size(); ++pos) sorted_times_[pos] = times[order_[pos]];
 }
 
+EntityTimeline::EntityTimeline(std::vector<uint32_t> offsets, std::vector<int64_t> sorted_times)
+    : offsets_(std::move(offsets)), sorted_times_(std::move(sorted_times)) {}
+
 ViewMatcher::ViewMatcher(const EntityTimeline& timeline) : timeline_(timeline), positions_(timeline.size()) {
   for (size_t pos = 0; pos < positions_.size(); ++pos)
     positions_[pos] = Position{timeline.time_at(pos), Version{0, 0, kNoRow}};
@@ -119,6 +123,13 @@ uint32_t ViewMatcher::offer_at(uint32_t begin, uint32_t end, const Version& vers
   if (best.row_id != kNoRow && !(best < version)) return kNoPosition;
   best = version;
   return position;
+}
+
+bool ViewMatcher::merge_at(uint32_t position, const Version& version) {
+  Version& best = positions_[position].best;
+  if (version.row_id == kNoRow || (best.row_id != kNoRow && !(best < version))) return false;
+  best = version;
+  return true;
 }
 
 uint32_t ViewMatcher::offer(uint32_t key, const Version& version) {

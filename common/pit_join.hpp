@@ -73,13 +73,18 @@ struct Version {
 class EntityTimeline {
  public:
   EntityTimeline(const std::vector<uint32_t>& key_ids, const std::vector<int64_t>& times, uint32_t key_count);
-  size_t size() const { return order_.size(); }
+  // A copy of a sorted timeline's keys and times without the input order (row_at is unusable):
+  // what a parallel worker needs to match, shipped from the leader instead of sorted again.
+  EntityTimeline(std::vector<uint32_t> offsets, std::vector<int64_t> sorted_times);
+  size_t size() const { return sorted_times_.size(); }
   uint32_t key_count() const { return static_cast<uint32_t>(offsets_.size() - 1); }
   size_t begin_of(uint32_t key) const { return offsets_[key]; }
   size_t end_of(uint32_t key) const { return offsets_[key + 1]; }
   size_t row_at(size_t position) const { return order_[position]; }  // input row index
   int64_t time_at(size_t position) const { return sorted_times_[position]; }
   const uint32_t* offsets_address(uint32_t key) const { return &offsets_[key]; }
+  const std::vector<uint32_t>& offsets() const { return offsets_; }
+  const std::vector<int64_t>& sorted_times() const { return sorted_times_; }
  private:
   std::vector<uint32_t> offsets_;      // per key: first sorted position; offsets_[key_count] = end
   std::vector<uint32_t> order_;        // sorted position -> input row index
@@ -104,6 +109,11 @@ class ViewMatcher {
   std::vector<uint32_t> winners(size_t input_rows, const std::vector<int64_t>& lower_bounds) const;
   // The row id of the candidate kept at a position.
   uint64_t row_id_at(uint32_t position) const { return positions_[position].best.row_id; }
+  // The candidate kept at a position (row_id == kNoRow: none).
+  const Version& best_at(uint32_t position) const { return positions_[position].best; }
+  // Merges a candidate found for `position` by another matcher over the same timeline (a parallel
+  // worker's); true when it is now the best there.
+  bool merge_at(uint32_t position, const Version& version);
  private:
   struct Position {  // one entity row in timeline order, with its best candidate so far
     int64_t time;

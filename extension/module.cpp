@@ -16,6 +16,8 @@ namespace {
 
 // fstore.training_set_scan: how create_training_set reads a view.
 int training_set_scan = 0;
+// fstore.debug_training_set_worker_error: a test hook (read by extension/training_set_parallel.cpp).
+char* debug_worker_error = nullptr;
 const struct config_enum_entry training_set_scan_options[] = {
     {"auto", 0, false}, {"seq", 1, false}, {"index", 2, false}, {"probe", 3, false}, {nullptr, 0, false}};
 
@@ -40,5 +42,10 @@ void _PG_init(void) {
       "limit. The entity rows themselves spill to disk beyond work_mem and do not count.",
       &fstore::training_set_memory_limit_kb, 2 * 1024 * 1024, 1024, INT_MAX, PGC_USERSET, GUC_UNIT_KB, nullptr,
       nullptr, nullptr);
+  DefineCustomStringVariable(
+      "fstore.debug_training_set_worker_error",
+      "Test hook: a SQLSTATE that each parallel worker of create_training_set raises after its read.",
+      "For tests of error propagation from workers; empty (the default) does nothing.", &debug_worker_error, "",
+      PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("fstore");
 }

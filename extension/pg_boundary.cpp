@@ -43,7 +43,7 @@ std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what) {
   return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 }
 
-Datum run_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) {
+void run_cpp_body(void (*body)(void*), void* arg) {
   ErrorData* pg_error = nullptr;
   int sqlstate = ERRCODE_INTERNAL_ERROR;
   char* message = nullptr;
@@ -53,7 +53,8 @@ Datum run_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo))
   auto keep = [](const std::string& s) -> char* { return s.empty() ? nullptr : pstrdup(s.c_str()); };
 
   try {
-    return body(fcinfo);
+    body(arg);
+    return;
   } catch (const PgError& e) {
     pg_error = e.data();
   } catch (const Error& e) {
@@ -74,6 +75,16 @@ Datum run_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo))
   ereport(ERROR, (errcode(sqlstate), errmsg_internal("%s", message),
                   detail ? errdetail_internal("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
   pg_unreachable();
+}
+
+Datum run_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) {
+  struct Call {
+    FunctionCallInfo fcinfo;
+    Datum (*body)(FunctionCallInfo);
+    Datum result;
+  } call{fcinfo, body, 0};
+  run_cpp_body([](void* p) { auto* c = static_cast<Call*>(p); c->result = c->body(c->fcinfo); }, &call);
+  return call.result;
 }
 
 }  // namespace fstore

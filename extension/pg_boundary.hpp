@@ -72,6 +72,10 @@ auto pg_guard(Body&& body) -> decltype(body()) {
 // when it is NULL.
 std::string text_arg(FunctionCallInfo fcinfo, int n, const char* what);
 
+// Runs a C++ body called by PostgreSQL (a SQL function's, a parallel worker's); converts its
+// exceptions into PostgreSQL errors after all of its C++ frames are gone.
+void run_cpp_body(void (*body)(void*), void* arg);
+
 // Runs a SQL-callable C++ body; converts exceptions into PostgreSQL errors after all C++ frames
 // of the body are gone. Used only through FSTORE_FUNCTION.
 Datum run_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo));

@@ -250,7 +250,8 @@ void write_target(Oid target, EntityRows& rows, const FeatureValues& values) {
 // fstore.training_set_memory_limit: per entity row about 20 bytes of timeline, per view 36 bytes
 // of candidates and winners plus 9 bytes per captured value, and 9 bytes per result value (more
 // for text, which is not estimated).
-void check_memory(size_t entity_rows, const std::vector<ViewPlan>& views, size_t feature_count) {
+// Returns the bytes left under the limit (for parallel workers).
+double check_memory(size_t entity_rows, const std::vector<ViewPlan>& views, size_t feature_count) {
   double bytes = entity_rows * (20.0 + 9.0 * feature_count);
   for (const auto& v : views) bytes += entity_rows * (36.0 + 9.0 * v.features.size());
   double limit = static_cast<double>(fstore::training_set_memory_limit_kb) * 1024.0;
@@ -261,6 +262,7 @@ void check_memory(size_t entity_rows, const std::vector<ViewPlan>& views, size_t
                     std::to_string(fstore::training_set_memory_limit_kb / 1024) + " MB)",
                 std::to_string(entity_rows) + " entity rows, " + std::to_string(feature_count) + " features.",
                 "Build it in parts (split the entity rows), or raise fstore.training_set_memory_limit.");
+  return limit - bytes;
 }
 
 }  // namespace
@@ -296,7 +298,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   for (auto& e : entities) e->timeline = std::make_unique<fstore::pit::EntityTimeline>(e->key_ids, rows.times, e->dict.size());
   timer.report("sorting entity rows");
 
-  check_memory(rows.count, views, features.size());
+  double memory_left = check_memory(rows.count, views, features.size());
 
   FeatureValues values;
   values.width = features.size();
@@ -312,7 +314,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
     EntityPlan& e = **std::find_if(entities.begin(), entities.end(), [&](auto& p) { return p->name == v.entity; });
     set_training_reach(v, rows);  // only the partitions these entity rows can reach
     open_view(v, features);
-    ViewMatch match = match_view(v, e, rows, snapshot, engine);
+    ViewMatch match = match_view(v, e, rows, snapshot, engine, memory_left);
     timer.report("scanning and matching a view");
     fill_features(v, match, snapshot, values, engine);
     timer.report("filling in the features");

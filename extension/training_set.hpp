@@ -3,7 +3,9 @@
 //
 //   training_set.cpp       the SQL function: plan, run, create and fill the target table
 //   training_set_rows.cpp  the entity rows: query, columns, keys and times
-//   training_set_scan.cpp  one view: open its table (or its leaf partitions), read, match, fetch
+//   training_set_scan.cpp  one view: open its table (or its leaf partitions), choose paths, match, fetch
+//   training_set_reader.cpp  one source of a view into the matcher, by its path
+//   training_set_parallel.cpp  a view's big sequential sources read with parallel workers
 //   view_partitions.cpp    which leaf partitions a view's reach of event times needs
 //   training_set_transform.cpp  transformations: fit or load a state, rewrite the feature columns
 #pragma once
@@ -133,10 +135,11 @@ void open_view(ViewPlan& v, std::vector<FeaturePlan>& features);
 // Closes what open_view opened (locks are kept to the end of the transaction).
 void close_view(ViewPlan& v);
 
-// Reads one view (by the path fstore.training_set_scan and the statistics choose), offering every
-// row to the matcher; returns the winners per entity row.
+// Reads one view (by the path fstore.training_set_scan and the statistics choose; a big
+// sequential read with parallel workers that fit in `memory_left` bytes), offering every row to
+// the matcher; returns the winners per entity row.
 ViewMatch match_view(const ViewPlan& v, EntityPlan& e, const EntityRows& rows, Snapshot snapshot,
-                     MemoryContext engine);
+                     MemoryContext engine, double memory_left);
 
 // Puts the winners' feature values into `out`, each feature in its own (request order) column.
 void fill_features(const ViewPlan& v, const ViewMatch& match, Snapshot snapshot, FeatureValues& out,
