@@ -13,6 +13,12 @@
 # (transform NULL) against transform => 'fit' and transform => 'latest', medians of RUNS runs,
 # with the ratios fit/raw and latest/raw.
 #
+# Layouts (issue 17): LAYOUTS="time clustered" by default runs every case twice, first on the
+# history as ingestion appends it (time order), then after CLUSTER on the key index (rows of one key
+# together, as after a bulk load by entity). Each case also measures the floor in the same run: the
+# sequential scans alone (PostgreSQL's own, parallel by default) plus writing a result table of the
+# same shape alone, and prints fstore's time as a multiple of it.
+#
 #   bench/training_set_bench.sh            # full size: 100,000 x 100, 1,000,000 entity rows
 #   ENTITIES=10000 ENTITY_ROWS=100000 bench/training_set_bench.sh   # a quick look
 #   CASES=transform bench/training_set_bench.sh                     # the transformations only
@@ -22,6 +28,7 @@ ENTITIES=${ENTITIES:-100000}
 EVENTS=${EVENTS:-100}
 ENTITY_ROWS=${ENTITY_ROWS:-1000000}
 RUNS=${RUNS:-3}
+LAYOUTS=${LAYOUTS:-"time clustered"}
 CASES=${CASES:-"1 3 small"}   # which cases to run; "1 small" loads one view only; "transform" loads tview
 if [[ " $CASES " == *" 3 "* ]]; then VIEWS_LOADED=3
 elif [[ " $CASES " == *" 1 "* || " $CASES " == *" small "* ]]; then VIEWS_LOADED=1
@@ -135,21 +142,52 @@ transform_case() {
     "$mr" "$mf" "$ml" "$(ratio "$mf" "$mr")" "$(ratio "$ml" "$mr")"
 }
 
+# The floor of a case: the views' heaps scanned once each, and a result of the same shape written.
+floor_seconds() {
+  local views=$1 scan=0 select="e.*" t
+  for v in $(seq 1 "$views"); do
+    t=$(timed "SELECT count(*), sum(f${v}_a), sum(f${v}_b), sum(f${v}_c) FROM fstore_data.view$v")
+    scan=$(awk -v a="$scan" -v b="$t" 'BEGIN { print a + b }')
+    select+=", random() AS f${v}_a, random() AS f${v}_b, random() AS f${v}_c"
+  done
+  sql -c "DROP TABLE IF EXISTS ts_floor"
+  t=$(timed "CREATE TABLE ts_floor AS SELECT $select FROM ${ENTITY_TABLE:-entity_rows} e")
+  awk -v a="$scan" -v b="$t" 'BEGIN { printf "%.3f %.3f", a, b }'
+}
+
+for layout in $LAYOUTS; do
+  if [ "$layout" = clustered ]; then
+    echo "== layout: clustered by key (CLUSTER on the (key, event_ts, created_ts) index)"
+    for v in $(seq 1 "$VIEWS_LOADED"); do
+      idx=$(sql -c "SELECT quote_ident(c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'fstore_data.view$v'::regclass ORDER BY i.indexrelid LIMIT 1")
+      sql -c "CLUSTER fstore_data.view$v USING $idx"
+    done
+    sql -c "VACUUM ANALYZE"
+  else
+    echo "== layout: $layout order (as ingestion appends rows)"
+  fi
 for views in $CASES; do
   if [ "$views" = transform ]; then transform_case; continue; fi
   if [ "$views" = small ]; then export ENTITY_TABLE=small_entity_rows; views=1; label="1 view, $SMALL_ROWS entity rows of 1,000 entities"
-  else label="$views view(s)"; fi
-  fs=(); base=()
+  else unset ENTITY_TABLE; label="$views view(s)"; fi
+  fs=(); base=(); floors=()
   for run in $(seq 1 "$RUNS"); do
     sql -c "DROP TABLE IF EXISTS ts_fstore, ts_lateral"
     fs+=("$(timed "$(fstore_sql ts_fstore "$views")")")
     base+=("$(timed "$(lateral_sql ts_lateral "$views")")")
-    echo "   $label, run $run: fstore ${fs[-1]} s, LATERAL ${base[-1]} s"
+    read -r scan write <<<"$(floor_seconds "$views")"
+    floors+=("$(awk -v a="$scan" -v b="$write" 'BEGIN { printf "%.3f", a + b }')")
+    echo "   $layout, $label, run $run: fstore ${fs[-1]} s, LATERAL ${base[-1]} s, floor ${floors[-1]} s (scan $scan s + write $write s)"
   done
   # Same answers (as multisets; the LATERAL table has no defined order).
   same_rows ts_fstore ts_lateral "fstore and LATERAL"
-  mf=$(median "${fs[@]}"); mb=$(median "${base[@]}")
-  printf 'RESULT views=%d entity_rows=%d feature_rows_per_view=%d fstore_median_s=%.3f lateral_median_s=%.3f speedup=%.1fx\n' \
-    "$views" "$(sql -c "SELECT count(*) FROM ${ENTITY_TABLE:-entity_rows}")" $((ENTITIES * EVENTS)) "$mf" "$mb" \
-    "$(awk -v b="$mb" -v f="$mf" 'BEGIN { print b / f }')"
+  if [ "${PHASES:-0}" = 1 ]; then
+    sql -c "DROP TABLE ts_fstore" -c "SET client_min_messages = debug1" -c "$(fstore_sql ts_fstore "$views")" 2>&1 \
+      | grep -o 'fstore training set: .*\(took .* ms\|workers\)' | sed "s/^/   phases: /"
+  fi
+  mf=$(median "${fs[@]}"); mb=$(median "${base[@]}"); ml=$(median "${floors[@]}")
+  printf 'RESULT layout=%s views=%d entity_rows=%d feature_rows_per_view=%d fstore_median_s=%.3f lateral_median_s=%.3f speedup=%.1fx floor_median_s=%.3f fstore/floor=%.2f\n' \
+    "$layout" "$views" "$(sql -c "SELECT count(*) FROM ${ENTITY_TABLE:-entity_rows}")" $((ENTITIES * EVENTS)) "$mf" "$mb" \
+    "$(awk -v b="$mb" -v f="$mf" 'BEGIN { print b / f }')" "$ml" "$(ratio "$mf" "$ml")"
+done
 done

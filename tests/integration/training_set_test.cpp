@@ -9,7 +9,9 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "support/stack.hpp"
 
@@ -119,6 +121,39 @@ std::string created_and_infinities(const std::string& t, const std::string& key_
          values + " FROM generate_series(1, 20) g, (VALUES ('-infinity'::timestamptz), ('infinity')) i(ts);";
 }
 
+// One way of reading the views: fstore.training_set_scan, and for sequential reads with or without
+// PostgreSQL's parallel workers (min_parallel_table_scan_size = 0 makes even these small tables
+// big enough; max_parallel_workers = 0 launches none, so the leader reads the whole parallel scan).
+struct ReadMode {
+  const char* name;
+  const char* settings;
+};
+const ReadMode kReadModes[] = {
+    {"seq", "SET fstore.training_set_scan = seq; SET max_parallel_workers_per_gather = 0"},
+    {"index", "SET fstore.training_set_scan = index"},
+    {"probe", "SET fstore.training_set_scan = probe"},
+    {"auto", "SET fstore.training_set_scan = auto"},
+    {"parallel", "SET fstore.training_set_scan = seq; SET min_parallel_table_scan_size = 0;"
+                 " SET max_parallel_workers_per_gather = 2"},
+    {"parallel_workers_only", "SET fstore.training_set_scan = seq; SET min_parallel_table_scan_size = 0;"
+                              " SET parallel_leader_participation = off"},
+    {"parallel_auto", "SET fstore.training_set_scan = auto; SET min_parallel_table_scan_size = 0"},
+    {"parallel_none_launched", "SET fstore.training_set_scan = seq; SET min_parallel_table_scan_size = 0;"
+                               " SET max_parallel_workers = 0"},
+};
+
+// Rewrites `tables` in key order (CLUSTER on their first index, when they have one), as a bulk
+// load by entity leaves a history, and refreshes the statistics.
+void cluster_by_key(const Db& db, const std::vector<std::string>& tables) {
+  for (const auto& t : tables) {
+    std::string index = db.query_value("SELECT quote_ident(c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                                       " WHERE i.indrelid = '" + t + "'::regclass ORDER BY i.indexrelid LIMIT 1");
+    if (!index.empty()) db.exec("CLUSTER " + t + " USING " + index + "; ANALYZE " + t);
+  }
+}
+
+void compare_with_reference(const Db& db, const Round& r, const ReadMode& m, const std::string& layout);
+
 // Builds the round's views and entity rows, then compares fstore with the reference.
 void run_round(const Db& db, const Round& r) {
   std::string s = std::to_string(r.seed);
@@ -199,33 +234,42 @@ void run_round(const Db& db, const Round& r) {
           " ORDER BY v.event_ts DESC, v.created_ts DESC NULLS LAST LIMIT 1) vz ON true");
 
   // Every way of reading the views must give the reference's answer, with the columns in the
-  // requested order (features of different views interleaved).
-  for (const std::string mode : {"seq", "index", "probe", "auto"}) {
-    std::string ts = "ts_" + s + "_" + mode, ref = "ref_" + s;
-    db.exec("SET ROLE ts_reader; SET fstore.training_set_scan = " + mode + "; SELECT fstore.create_training_set('" + ts +
-            "', 'labels_" + s + "', ARRAY['" + a + ":a_int', " + "'" + p + ":p_num'" + ", '" + a +
-            ":a_float', '" + b + ":b_num', '" + a + ":a_text', '" + z + ":z_val'" +
-            (r.seed % 2 ? ", '" + p + ":p_txt'" : "") + "])");
-    SCOPED_TRACE("seed " + s + ", fstore.training_set_scan = " + mode);
-    EXPECT_EQ(db.query_value("SELECT count(*) FROM " + ts), std::to_string(r.entity_rows));
-    EXPECT_EQ(db.query_value("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
-                             ts + "'::regclass AND attnum > 0"),
-              db.query_value("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
-                             ref + "'::regclass AND attnum > 0"));
-    EXPECT_EQ(db.query_value("SELECT count(*) FROM (SELECT * FROM " + ts + " EXCEPT ALL SELECT * FROM " + ref + ") d"), "0")
-        << "rows of fstore not in the reference";
-    EXPECT_EQ(db.query_value("SELECT count(*) FROM (SELECT * FROM " + ref + " EXCEPT ALL SELECT * FROM " + ts + ") d"), "0")
-        << "rows of the reference not in fstore";
-    // Same order as the entity rows: both tables were written once, front to back, so physical
-    // (ctid) order is write order. The labels were written in scrambled order, so ord is not sorted.
-    EXPECT_EQ(db.query_value("SELECT (SELECT array_agg(ord ORDER BY ctid) FROM " + ts + ") = "
-                             "(SELECT array_agg(ord ORDER BY ctid) FROM labels_" + s + ")"),
-              "t");
-    // The data really exercises the rule: some rows match, some do not, in every view.
-    for (const char* col : {"a_int", "p_num", "b_num", "z_val"}) {
-      EXPECT_NE(db.query_value(std::string("SELECT count(") + col + ") FROM " + ts), "0") << col;
-      EXPECT_NE(db.query_value(std::string("SELECT count(*) - count(") + col + ") FROM " + ts), "0") << col;
-    }
+  // requested order (features of different views interleaved), on both layouts of a history.
+  for (const char* layout : {"time", "clustered"}) {
+    if (std::string(layout) == "clustered") cluster_by_key(db, {"fstore_data." + a, "fstore_data." + z, b_src});
+    for (const ReadMode& m : kReadModes) compare_with_reference(db, r, m, layout);
+  }
+}
+
+// Compares one build of the round's training set, read by `m`, with the reference ref_<seed>.
+void compare_with_reference(const Db& db, const Round& r, const ReadMode& m, const std::string& layout) {
+  std::string s = std::to_string(r.seed);
+  std::string a = "rider_a_" + s, b = "rider_b_" + s, p = "rider_p_" + s, z = "zone_" + s;
+  std::string mode = m.name;
+  std::string ts = "ts_" + s + "_" + layout + "_" + mode, ref = "ref_" + s;
+  db.exec(std::string("SET ROLE ts_reader; ") + m.settings + "; SELECT fstore.create_training_set('" + ts +
+          "', 'labels_" + s + "', ARRAY['" + a + ":a_int', " + "'" + p + ":p_num'" + ", '" + a +
+          ":a_float', '" + b + ":b_num', '" + a + ":a_text', '" + z + ":z_val'" +
+          (r.seed % 2 ? ", '" + p + ":p_txt'" : "") + "])");
+  SCOPED_TRACE("seed " + s + ", layout " + layout + ", read " + mode + " (" + m.settings + ")");
+  EXPECT_EQ(db.query_value("SELECT count(*) FROM " + ts), std::to_string(r.entity_rows));
+  EXPECT_EQ(db.query_value("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
+                           ts + "'::regclass AND attnum > 0"),
+            db.query_value("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
+                           ref + "'::regclass AND attnum > 0"));
+  EXPECT_EQ(db.query_value("SELECT count(*) FROM (SELECT * FROM " + ts + " EXCEPT ALL SELECT * FROM " + ref + ") d"), "0")
+      << "rows of fstore not in the reference";
+  EXPECT_EQ(db.query_value("SELECT count(*) FROM (SELECT * FROM " + ref + " EXCEPT ALL SELECT * FROM " + ts + ") d"), "0")
+      << "rows of the reference not in fstore";
+  // Same order as the entity rows: both tables were written once, front to back, so physical
+  // (ctid) order is write order. The labels were written in scrambled order, so ord is not sorted.
+  EXPECT_EQ(db.query_value("SELECT (SELECT array_agg(ord ORDER BY ctid) FROM " + ts + ") = "
+                           "(SELECT array_agg(ord ORDER BY ctid) FROM labels_" + s + ")"),
+            "t");
+  // The data really exercises the rule: some rows match, some do not, in every view.
+  for (const char* col : {"a_int", "p_num", "b_num", "z_val"}) {
+    EXPECT_NE(db.query_value(std::string("SELECT count(") + col + ") FROM " + ts), "0") << col;
+    EXPECT_NE(db.query_value(std::string("SELECT count(*) - count(") + col + ") FROM " + ts), "0") << col;
   }
 }
 
@@ -298,6 +342,17 @@ TEST_F(TrainingSetRandom, TtlInUtcAndInfiniteTimes) {
   }
 }
 
+// True once no parallel worker of this cluster is left (waits up to 5 s: a worker leaves
+// pg_stat_activity as it exits, just after the leader has its error).
+bool no_parallel_workers_left(const Db& db) {
+  for (int i = 0; i < 50; ++i) {
+    if (db.query_value("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'") == "0")
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 // A long join answers query cancel (here statement_timeout) with 57014 on every path: the scans
 // check for interrupts every few thousand rows and before every index probe.
 TEST_F(TrainingSetRandom, StatementTimeoutCancelsEveryPath) {
@@ -310,12 +365,15 @@ TEST_F(TrainingSetRandom, StatementTimeoutCancelsEveryPath) {
           "CREATE TABLE long_labels AS SELECT g::bigint AS rider_id, timestamptz '2024-03-01' AS event_timestamp"
           " FROM generate_series(1, 400000) g;"
           "ANALYZE long_events, long_labels;");
-  for (const std::string mode : {"seq", "index", "probe"}) {
+  // "parallel": the sequential read with parallel workers, cancelled while they scan.
+  for (const std::string mode : {"seq", "index", "probe", "parallel"}) {
     SCOPED_TRACE("fstore.training_set_scan = " + mode);
     auto start = std::chrono::steady_clock::now();
     std::string sqlstate;
+    std::string settings = mode == "parallel" ? "SET fstore.training_set_scan = seq; SET min_parallel_table_scan_size = 0;"
+                                              : "SET fstore.training_set_scan = " + mode + ";";
     try {
-      db.exec("SET fstore.training_set_scan = " + mode + "; SET statement_timeout = '300ms';"
+      db.exec(settings + " SET statement_timeout = '300ms';"
               "SELECT fstore.create_training_set('long_ts_" + mode + "', 'long_labels', ARRAY['long_events:x'])");
     } catch (const pqxx::sql_error& e) {
       sqlstate = e.sqlstate();
@@ -323,5 +381,36 @@ TEST_F(TrainingSetRandom, StatementTimeoutCancelsEveryPath) {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_EQ(sqlstate, "57014");
     EXPECT_LT(seconds, 10.0) << "a generous bound: the cancel must not wait for the join to finish";
+    EXPECT_TRUE(no_parallel_workers_left(db));
   }
+}
+
+// An error raised inside a parallel worker (by the test hook fstore.debug_training_set_worker_error)
+// reaches the caller with the worker's SQLSTATE and message, leaves no worker running and no target
+// table; with max_parallel_workers = 0 no worker starts, so the same call succeeds in the leader.
+TEST_F(TrainingSetRandom, WorkerErrorReachesTheCallerWithItsSqlstate) {
+  const Db& db = *c_db_;
+  db.exec("CREATE TABLE werr_events (rider_id bigint, at timestamptz, x float8);"
+          "INSERT INTO werr_events SELECT g % 5000, timestamptz '2024-01-01' + g * interval '1 second', g"
+          " FROM generate_series(1, 200000) g;"
+          "SELECT fstore.register_feature_view('werr_events', 'rider', 'werr_events', 'at', online => false);"
+          "CREATE TABLE werr_labels AS SELECT g::bigint AS rider_id, timestamptz '2024-03-01' AS event_timestamp"
+          " FROM generate_series(1, 5000) g;"
+          "ANALYZE werr_events, werr_labels;");
+  const std::string call = "SET fstore.training_set_scan = seq; SET min_parallel_table_scan_size = 0;"
+                           "SET fstore.debug_training_set_worker_error = 'XX001';";
+  std::string sqlstate, message;
+  try {
+    db.exec(call + "SELECT fstore.create_training_set('werr_ts', 'werr_labels', ARRAY['werr_events:x'])");
+  } catch (const pqxx::sql_error& e) {
+    sqlstate = e.sqlstate();
+    message = e.what();
+  }
+  EXPECT_EQ(sqlstate, "XX001");
+  EXPECT_NE(message.find("training-set worker"), std::string::npos) << message;
+  EXPECT_TRUE(no_parallel_workers_left(db));
+  EXPECT_EQ(db.query_value("SELECT to_regclass('werr_ts') IS NULL"), "t");
+  db.exec(call + "SET max_parallel_workers = 0;"
+                 "SELECT fstore.create_training_set('werr_ts', 'werr_labels', ARRAY['werr_events:x'])");
+  EXPECT_EQ(db.query_value("SELECT count(x) FROM werr_ts"), "4999");  // rider 5000 has no history
 }
