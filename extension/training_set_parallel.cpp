@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include <unistd.h>
+
 #include "training_set_parallel.hpp"
 #include "training_set_reader.hpp"
 
@@ -194,6 +196,10 @@ int parallel_workers_for(BlockNumber pages, size_t positions, size_t keys, size_
     if (pages < threshold) return 0;
     int workers = 1;
     for (double t = threshold * 3; pages >= t && workers < max_parallel_workers_per_gather; t *= 3) ++workers;
+    // A scanning leader already uses one core: more scanners than cores only take turns (measured on
+    // 2 cores: 1 worker scans 10M rows in 2.1 s, 2 workers in 2.4 s; docs/benchmarks.md).
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (parallel_leader_participation && cores > 1) workers = std::min<long>(workers, cores - 1);
     // The entity's keys and timeline are shared once; each worker adds its own part.
     double shared = static_cast<double>(positions) * 8 + static_cast<double>(keys) * 20;
     while (workers > 0 && shared + workers * parallel_worker_bytes(positions, keys, width) > memory_left) --workers;
