@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/itup.h"
 #include "access/nbtree.h"
 #include "access/skey.h"
 #include "access/tableam.h"
@@ -109,11 +110,12 @@ void SourceReader::take_row(TupleTableSlot* slot, uint32_t known_id) {
 // Each distinct key's whole history, through the index.
 void SourceReader::read_index(Relation index_rel, Snapshot snapshot, TupleTableSlot* slot) {
   IndexScanDesc scan = index_beginscan(src_->rel, index_rel, snapshot, 1, 0);
+  ScanKeyData skey = index_key(index_rel, 1, BTEqualStrategyNumber, 0);  // its operator looked up once
   for (uint32_t id = 0; id < e_.key_values.size(); ++id) {
     CHECK_FOR_INTERRUPTS();
     Datum probe;
     if (!probe_datum(e_, key_type_, id, probe)) continue;
-    ScanKeyData skey = index_key(index_rel, 1, BTEqualStrategyNumber, probe);
+    skey.sk_argument = probe;
     index_rescan(scan, &skey, 1, nullptr, 0);
     while (index_getnext_slot(scan, ForwardScanDirection, slot)) take_row(slot, id);
   }
@@ -123,8 +125,12 @@ void SourceReader::read_index(Relation index_rel, Snapshot snapshot, TupleTableS
 // Per entity row: backwards from (key, t), the rows of the newest event time <= t.
 void SourceReader::read_probe(Relation index_rel, Snapshot snapshot, TupleTableSlot* slot) {
   IndexScanDesc scan = index_beginscan(src_->rel, index_rel, snapshot, 2, 0);
+  scan->xs_want_itup = true;  // the event time (column 2) of each entry, before its heap fetch
   const pit::EntityTimeline& timeline = *e_.timeline;
   AttrNumber ts_att = src_->ts_att;
+  // The keys' operators are looked up once; each probe only sets the arguments (btrescan copies them).
+  ScanKeyData skeys[2] = {index_key(index_rel, 1, BTEqualStrategyNumber, 0),
+                          index_key(index_rel, 2, BTLessEqualStrategyNumber, 0)};
   for (uint32_t id = 0; id < e_.key_values.size(); ++id) {
     Datum probe;
     if (!probe_datum(e_, key_type_, id, probe)) continue;
@@ -132,18 +138,26 @@ void SourceReader::read_probe(Relation index_rel, Snapshot snapshot, TupleTableS
       int64_t t = timeline.time_at(pos);
       if (pos > timeline.begin_of(id) && timeline.time_at(pos - 1) == t) continue;  // same probe
       CHECK_FOR_INTERRUPTS();
-      ScanKeyData skeys[2] = {index_key(index_rel, 1, BTEqualStrategyNumber, probe),
-                              index_key(index_rel, 2, BTLessEqualStrategyNumber, TimestampTzGetDatum(t))};
+      skeys[0].sk_argument = probe;
+      skeys[1].sk_argument = TimestampTzGetDatum(t);
       index_rescan(scan, skeys, 2, nullptr, 0);
-      bool first = true;
+      bool found = false;
       int64_t newest = 0;
-      while (index_getnext_slot(scan, BackwardScanDirection, slot)) {
+      // As index_getnext_slot, but the event time of each entry is read from the index first:
+      // past the ties of the newest visible event time the scan stops without a heap fetch (the
+      // LATERAL query's LIMIT 1 does not fetch that row either).
+      for (;;) {
+        if (!scan->xs_heap_continue) {
+          if (!index_getnext_tid(scan, BackwardScanDirection)) break;
+          bool null_time;
+          Datum indexed = index_getattr(scan->xs_itup, 2, scan->xs_itupdesc, &null_time);
+          if (found && (null_time || DatumGetTimestampTz(indexed) != newest)) break;
+        }
+        if (!index_fetch_heap(scan, slot)) continue;  // not visible to the snapshot
         slot_getsomeattrs(slot, ts_att);
         if (slot->tts_isnull[ts_att - 1]) continue;
-        int64_t event = DatumGetTimestampTz(slot->tts_values[ts_att - 1]);
-        if (!first && event != newest) break;  // past the ties of the newest event time
-        first = false;
-        newest = event;
+        found = true;
+        newest = DatumGetTimestampTz(slot->tts_values[ts_att - 1]);
         take_row(slot, id);
       }
     }

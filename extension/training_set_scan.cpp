@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "settings.hpp"
-#include "spi_query.hpp"
 #include "training_set.hpp"
 #include "training_set_parallel.hpp"
 #include "training_set_reader.hpp"
@@ -26,6 +25,7 @@ extern "C" {
 #include "access/tableam.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class_d.h"
+#include "catalog/pg_statistic.h"
 #include "catalog/pg_type_d.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -35,6 +35,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 }
 
@@ -198,7 +199,7 @@ Oid key_index(Relation rel, AttrNumber key_att, AttrNumber ts_att, bool& time_se
 
 // Chooses the scan path by estimated cost, in units of one row read sequentially: a row read
 // through the index costs about ten (a random heap fetch), an index descent about twenty.
-ScanPath choose_path(Relation rel, const ViewPlan& v, const EntityPlan& e, Oid index, bool time_second) {
+ScanPath choose_path(Relation rel, AttrNumber key_att, const EntityPlan& e, Oid index, bool time_second) {
   std::string setting = pg_guard([] {
     const char* value = GetConfigOption("fstore.training_set_scan", true, false);
     return std::string(value ? value : "auto");
@@ -208,13 +209,17 @@ ScanPath choose_path(Relation rel, const ViewPlan& v, const EntityPlan& e, Oid i
   if (setting == "probe") return time_second ? ScanPath::Probe : ScanPath::Index;
   double table_rows = rel->rd_rel->reltuples;
   if (table_rows <= 0) return ScanPath::Sequential;  // never analyzed: no estimate
-  // Distinct keys of the source from the planner's statistics (negative: a fraction of the rows).
-  auto stats = fstore::spi_query(
-      "SELECT n_distinct::text FROM pg_catalog.pg_stats s JOIN pg_catalog.pg_class c ON c.relname = s.tablename "
-      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
-      "WHERE c.oid = $1::oid AND s.attname = $2", {std::to_string(RelationGetRelid(rel)), v.key_column});
-  if (stats.empty() || !stats[0][0]) return ScanPath::Sequential;
-  double distinct = std::stod(*stats[0][0]);
+  // Distinct keys of the source from the planner's statistics (negative: a fraction of the rows;
+  // 0: unknown), read from pg_statistic through the syscache as the planner reads them (a query on
+  // pg_stats cost 14-18 ms of planning in a new session).
+  double distinct = pg_guard([&] {
+    HeapTuple stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(rel)),
+                                      Int16GetDatum(key_att), BoolGetDatum(false));
+    if (!HeapTupleIsValid(stats)) return 0.0;
+    double value = reinterpret_cast<Form_pg_statistic>(GETSTRUCT(stats))->stadistinct;
+    ReleaseSysCache(stats);
+    return value;
+  });
   if (distinct < 0) distinct = -distinct * table_rows;
   if (distinct < 1) return ScanPath::Sequential;
   double keys = static_cast<double>(e.key_values.size());
@@ -239,8 +244,7 @@ ViewMatch match_view(const ViewPlan& v, EntityPlan& e, const EntityRows& rows, S
       match.captured_values = static_cast<Datum*>(MemoryContextAllocHuge(engine, cells * sizeof(Datum)));
       match.captured_nulls = static_cast<bool*>(MemoryContextAllocHuge(engine, cells * sizeof(bool)));
     });
-  // Each source's path first (the statistics are read through SPI, which parallel mode forbids
-  // for nothing but is cheaper to finish before it). Sequential sources that are not temporary
+  // Each source's path first, before parallel mode begins. Sequential sources that are not temporary
   // (workers cannot see the leader's temporary buffers) are read in parallel when they are big.
   std::vector<ScanPath> paths;
   std::vector<Oid> indexes;
@@ -250,7 +254,7 @@ ViewMatch match_view(const ViewPlan& v, EntityPlan& e, const EntityRows& rows, S
     Relation rel = v.sources[i].rel;
     bool time_second = false;
     indexes.push_back(key_index(rel, v.sources[i].key_att, v.sources[i].ts_att, time_second));
-    paths.push_back(choose_path(rel, v, e, indexes.back(), time_second));
+    paths.push_back(choose_path(rel, v.sources[i].key_att, e, indexes.back(), time_second));
     if (paths.back() == ScanPath::Sequential && rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP) {
       shared.push_back(i);
       pages += pg_guard([&] { return RelationGetNumberOfBlocks(rel); });
