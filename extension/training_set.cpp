@@ -279,6 +279,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   if (PG_ARGISNULL(2) == !service)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "pass either features or feature_service, not both or neither");
 
+  PhaseTimer timer;
   MemoryContext engine = pg_guard([] {
     return AllocSetContextCreate(CurrentMemoryContext, "fstore training set", ALLOCSET_DEFAULT_SIZES);
   });
@@ -292,7 +293,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   target_range_var(*target);  // refuse an existing target before doing any heavy work
   TransformPlan transforms = plan_transforms(service, PG_NARGS() > 5 ? opt_text(fcinfo, 5) : std::nullopt);
 
-  PhaseTimer timer;
+  timer.report("planning (registry, references, transforms)");
   EntityRows rows = read_entity_rows(entity_rows_query(*entity_rows), entities, features, engine);
   timer.report("reading entity rows");
   for (auto& e : entities) e->timeline = std::make_unique<fstore::pit::EntityTimeline>(e->key_ids, rows.times, e->dict.size());
