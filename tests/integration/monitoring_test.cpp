@@ -47,9 +47,11 @@ TEST(Statistics, LatestSnapshotPerFeatureOverHttp) {
   auto sp = start_server([&](int p) { return server_args(pg, redis, p, /*no_auth=*/true); }, port);
   ASSERT_TRUE(sp);
   HttpClient c(port);
-  // Before any snapshot: the view's features list is empty, not an error.
-  auto empty = c.get("/statistics/card_stats");
-  ASSERT_EQ(empty.status, 200) << empty.body;
+  // Before any snapshot: the view's features list is empty, not an error. Under load the server
+  // may answer before its first registry load has seen the view (a 404), so wait for it.
+  HttpResponse empty;
+  ASSERT_TRUE(eventually([&] { return (empty = c.get("/statistics/card_stats")).status == 200; },
+                         std::chrono::seconds(15))) << empty.body << sp->log();
   EXPECT_EQ(body_json(empty)["features"], json::array());
   pg.exec("SELECT fstore.compute_statistics('card_stats', now() - interval '30 days', now() - interval '1 day')");
   pg.exec("SELECT fstore.compute_statistics('card_stats')");
