@@ -342,8 +342,20 @@ void ingest(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>& r
   if (!queued) respond(error_reply(503, "overloaded", "too many requests waiting for PostgreSQL", route));
 }
 
+// True for the routes that answer from the registry snapshot. Before the first load that snapshot
+// is empty, and a 404 for a view that exists would be a wrong answer.
+bool answers_from_registry(Route r) {
+  return r == Route::groups || r == Route::features || r == Route::feature_metadata ||
+         r == Route::entity_features || r == Route::online_features || r == Route::statistics;
+}
+
 // Runs the handler of a matched, authorized request.
 void dispatch(App& app, const RouteMatch& m, const std::shared_ptr<HttpRequest>& req, Respond respond) {
+  if (answers_from_registry(m.route) && !app.registry->loaded()) {
+    HttpReply r = error_reply(503, "not_ready", "the registry is not loaded yet; retry shortly", m.route);
+    r.headers.emplace_back("Retry-After", "1");
+    return respond(std::move(r));
+  }
   switch (m.route) {
     case Route::health: return health(app, m, std::move(respond));
     case Route::ready: return ready(app, m, std::move(respond));

@@ -309,3 +309,38 @@ TEST(HttpPgRestart, FirstRequestAfterRestartSucceeds) {
   }
   EXPECT_GE(metric(HttpClient(port).get("/metrics").body, "fstore_pg_reconnects_total"), 2);
 }
+
+// Before its first registry load (PostgreSQL down at start) the server answers the routes that
+// read the registry with 503 not_ready and Retry-After, never a 404 for a view that exists; once
+// PostgreSQL is up it serves them.
+TEST(HttpPgRestart, RegistryRoutesAnswer503UntilTheFirstLoad) {
+  PgCluster pg;
+  create_registry(pg);
+  RedisServer redis;
+  put_entity(redis.port(), "driver_stats", "5", now_us(), {{"trips", "5"}});
+  pg.stop();
+  int port = 0;
+  auto s = start_server([&](int p) {
+    auto args = server_args(pg, redis, p, /*no_auth=*/true);
+    args.insert(args.end(), {"--no-sync"});
+    return args;
+  }, port);
+  ASSERT_TRUE(s);
+  HttpClient c(port);
+  for (const char* path : {"/features/driver_stats/5", "/groups", "/features", "/statistics/driver_stats"}) {
+    auto r = c.get(path);
+    EXPECT_EQ(r.status, 503) << path << " " << r.body;
+    EXPECT_EQ(body_json(r)["error"]["code"], "not_ready") << path;
+    EXPECT_EQ(r.header("Retry-After"), "1") << path;
+  }
+  auto online = c.post("/get-online-features", R"({"features": ["driver_stats:trips"], "entities": {"driver_id": [5]}})");
+  EXPECT_EQ(online.status, 503) << online.body;
+  EXPECT_EQ(c.get("/health").status, 200);
+  EXPECT_EQ(c.get("/ready").status, 503);
+  pg.start();
+  HttpResponse r;
+  EXPECT_TRUE(eventually([&] { return (r = c.get("/features/driver_stats/5")).status == 200; },
+                         std::chrono::seconds(15))) << r.body << s->log();
+  EXPECT_EQ(body_json(r)["features"]["trips"], 5);
+  EXPECT_EQ(s->terminate(), 0) << s->log();
+}
