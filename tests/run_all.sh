@@ -32,8 +32,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-record() {  # record SUITE STATUS DETAIL
-  SUMMARY+=("$(printf '%-12s %-6s %s' "$1" "$2" "$3")")
+SUITE_MARK=$SECONDS
+record() {  # record SUITE STATUS DETAIL; suites run one after another, so each took the time since the last
+  SUMMARY+=("$(printf '%-12s %-6s %s [%d s]' "$1" "$2" "$3" $((SECONDS - SUITE_MARK)))")
+  SUITE_MARK=$SECONDS
   [ "$2" = PASS ] || FAILED=1
 }
 
@@ -167,6 +169,6 @@ if want python; then
 fi
 
 echo
-echo "== fstore test summary"
+echo "== fstore test summary (all suites took $SECONDS s)"
 printf '%s\n' "${SUMMARY[@]}"
 exit $FAILED
