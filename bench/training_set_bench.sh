@@ -42,6 +42,12 @@ FSTORE_PG_PROFILE=bench $HARNESS pg-start "$WORK/pg" "$PORT"
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 sql() { psql -X -q -v ON_ERROR_STOP=1 -tA "$@"; }
 
+# Whether shared memory sits on huge pages changes every figure here on virtualized hosts
+# (docs/benchmarks.md, "Huge pages"): PostgreSQL's default huge_pages = try takes them when the host
+# has reserved enough (vm.nr_hugepages), so say which it was.
+echo "== shared memory: huge_pages = $(sql -c 'SHOW huge_pages'), host huge pages in use: $(awk '
+  /^HugePages_Total/ {t = $2} /^HugePages_Free/ {f = $2} /^HugePages_Rsvd/ {r = $2}
+  END {printf "%d of %d", t - f + r, t}' /proc/meminfo)"
 echo "== loading: $ENTITIES entities x $EVENTS events per view, $ENTITY_ROWS entity rows"
 sql -c "CREATE EXTENSION fstore" -c "SELECT fstore.create_entity('customer', 'customer_id', 'bigint')"
 # Creates feature view $1 of customer with features $2 (a JSON array) and loads ENTITIES x EVENTS

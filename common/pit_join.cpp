@@ -1,5 +1,7 @@
 #include "pit_join.hpp"
 
+#include "prefault.hpp"
+
 #include <algorithm>
 #include <functional>
 #include <numeric>
@@ -36,7 +38,9 @@ uint32_t KeyDictionary::insert(uint64_t tag, uint64_t hash) {
 
 // Doubles the table and re-inserts every key (ids do not change).
 void KeyDictionary::grow() {
-  std::vector<Slot> old(slots_.size() * 2, Slot{0, kNoKey});
+  std::vector<Slot> old;
+  reserve_prefaulted(old, slots_.size() * 2);
+  old.assign(slots_.size() * 2, Slot{0, kNoKey});
   old.swap(slots_);
   mask_ = slots_.size() - 1;
   for (const Slot& s : old) {
@@ -91,6 +95,7 @@ EntityTimeline::EntityTimeline(const std::vector<uint32_t>& key_ids, const std::
   for (uint32_t key : key_ids)
     if (key != kNoKey) ++offsets_[key + 1];
   std::partial_sum(offsets_.begin(), offsets_.end(), offsets_.begin());
+  reserve_prefaulted(order_, offsets_[key_count]);
   order_.resize(offsets_[key_count]);
   std::vector<uint32_t> fill(offsets_.begin(), offsets_.end() - 1);
   for (uint32_t row = 0; row < key_ids.size(); ++row)
@@ -98,6 +103,7 @@ EntityTimeline::EntityTimeline(const std::vector<uint32_t>& key_ids, const std::
   for (uint32_t key = 0; key < key_count; ++key)
     std::stable_sort(order_.begin() + offsets_[key], order_.begin() + offsets_[key + 1],
                      [&](uint32_t a, uint32_t b) { return times[a] < times[b]; });
+  reserve_prefaulted(sorted_times_, order_.size());
   sorted_times_.resize(order_.size());
   for (size_t pos = 0; pos < order_.size(); ++pos) sorted_times_[pos] = times[order_[pos]];
 }
@@ -105,9 +111,10 @@ EntityTimeline::EntityTimeline(const std::vector<uint32_t>& key_ids, const std::
 EntityTimeline::EntityTimeline(std::vector<uint32_t> offsets, std::vector<int64_t> sorted_times)
     : offsets_(std::move(offsets)), sorted_times_(std::move(sorted_times)) {}
 
-ViewMatcher::ViewMatcher(const EntityTimeline& timeline) : timeline_(timeline), positions_(timeline.size()) {
-  for (size_t pos = 0; pos < positions_.size(); ++pos)
-    positions_[pos] = Position{timeline.time_at(pos), Version{0, 0, kNoRow}};
+ViewMatcher::ViewMatcher(const EntityTimeline& timeline) : timeline_(timeline) {
+  reserve_prefaulted(positions_, timeline.size());
+  for (size_t pos = 0; pos < timeline.size(); ++pos)
+    positions_.push_back(Position{timeline.time_at(pos), Version{0, 0, kNoRow}});
 }
 
 // Keeps `version` at the first position in [begin, end) whose time >= its event_ts, if it is
@@ -162,7 +169,9 @@ void ViewMatcher::offer_batch(const KeyDictionary& dict, const int64_t* keys, co
 }
 
 std::vector<uint32_t> ViewMatcher::winners(size_t input_rows, const std::vector<int64_t>& lower_bounds) const {
-  std::vector<uint32_t> result(input_rows, kNoPosition);
+  std::vector<uint32_t> result;
+  reserve_prefaulted(result, input_rows);
+  result.assign(input_rows, kNoPosition);
   for (uint32_t key = 0; key < timeline_.key_count(); ++key) {
     uint32_t best = kNoPosition;
     for (size_t pos = timeline_.begin_of(key); pos < timeline_.end_of(key); ++pos) {

@@ -151,6 +151,13 @@ void read_view_registry(ViewPlan& v) {
   if (r[6]) v.ttl = fstore::Interval{std::stoi(*r[6]), std::stoi(*r[7]), std::stoll(*r[8])};
 }
 
+void alloc_cells(MemoryContext cxt, Size cells, Datum*& values, bool*& nulls) {
+  values = static_cast<Datum*>(MemoryContextAllocHuge(cxt, cells * sizeof(Datum)));
+  nulls = static_cast<bool*>(MemoryContextAllocHuge(cxt, cells * sizeof(bool)));
+  fstore::prefault(values, cells * sizeof(Datum));
+  fstore::prefault(nulls, cells * sizeof(bool));
+}
+
 }  // namespace fstore::training
 
 namespace {
@@ -305,8 +312,7 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   values.width = features.size();
   pg_guard([&] {
     Size cells = Max(rows.count * values.width, (Size)1);
-    values.values = static_cast<Datum*>(MemoryContextAllocHuge(engine, cells * sizeof(Datum)));
-    values.nulls = static_cast<bool*>(MemoryContextAllocHuge(engine, cells * sizeof(bool)));
+    alloc_cells(engine, cells, values.values, values.nulls);
     memset(values.nulls, 1, cells * sizeof(bool));
   });
 

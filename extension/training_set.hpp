@@ -19,6 +19,7 @@
 // Library headers (nlohmann, through transform.hpp) before PostgreSQL's.
 #include "transform.hpp"
 #include "pit_join.hpp"
+#include "prefault.hpp"
 #include "pg_boundary.hpp"
 #include "time_rule.hpp"
 
@@ -105,6 +106,10 @@ struct FeatureValues {
   Datum* values = nullptr;
   bool* nulls = nullptr;
 };
+
+// Allocates `cells` values and null flags in `cxt` (huge allocations allowed), both prefaulted
+// (common/prefault.hpp); runs PostgreSQL code, so call it inside pg_guard.
+void alloc_cells(MemoryContext cxt, Size cells, Datum*& values, bool*& nulls);
 
 // What the scan of one view leaves behind.
 struct ViewMatch {

@@ -128,6 +128,9 @@ void worker_main(void* arg) {
   auto* times = static_cast<int64_t*>(lookup(kTimes));
   WorkerResults out = results_of(static_cast<char*>(lookup(kResults)), ParallelWorkerNumber, h->positions, h->width,
                                  h->capture);
+  // This worker's part of shared memory (common/prefault.hpp): the timeline and its own results.
+  fstore::prefault(times, h->positions * sizeof(int64_t));
+  fstore::prefault(out.versions, results_stride(h->positions, h->width, h->capture));
 
   EntityPlan e;
   e.entity_att_type = h->key_type;
@@ -142,8 +145,11 @@ void worker_main(void* arg) {
       e.dict.intern(bytes);
     }
   }
+  std::vector<int64_t> sorted_times;
+  reserve_prefaulted(sorted_times, h->positions);
+  sorted_times.assign(times, times + h->positions);
   e.timeline = std::make_unique<pit::EntityTimeline>(std::vector<uint32_t>(offsets, offsets + h->key_count + 1),
-                                                     std::vector<int64_t>(times, times + h->positions));
+                                                     std::move(sorted_times));
   ViewPlan v;
   v.name = h->view;
   v.features.resize(h->width);
@@ -243,6 +249,8 @@ ParallelRead::ParallelRead(const ViewPlan& v, const EntityPlan& e, const std::ve
     for (Size s : sizes) shm_toc_estimate_chunk(&pcxt_->estimator, s);
     shm_toc_estimate_keys(&pcxt_->estimator, lengthof(sizes));
     InitializeParallelDSM(pcxt_);
+    // The leader writes the timeline here and later reads every worker's results: all of it.
+    if (pcxt_->seg) fstore::prefault(dsm_segment_address(pcxt_->seg), dsm_segment_map_length(pcxt_->seg));
     void* chunks[lengthof(sizes)];
     for (size_t i = 0; i < lengthof(sizes); ++i) {
       chunks[i] = shm_toc_allocate(pcxt_->toc, sizes[i]);

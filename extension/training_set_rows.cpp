@@ -160,7 +160,7 @@ EntityRows read_entity_rows(const std::string& query, std::vector<std::unique_pt
         HeapTuple tuple = SPI_tuptable->vals[r];
         bool isnull;
         Datum t = heap_getattr(tuple, ts_att, SPI_tuptable->tupdesc, &isnull);
-        rows.times.push_back(isnull ? 0 : DatumGetTimestampTz(t));
+        push_back_prefaulted(rows.times, isnull ? 0 : DatumGetTimestampTz(t));
         rows.time_null.push_back(isnull);
         for (auto& e : entities) {
           Datum k = heap_getattr(tuple, e->entity_att, SPI_tuptable->tupdesc, &isnull);
@@ -170,10 +170,10 @@ EntityRows read_entity_rows(const std::string& query, std::vector<std::unique_pt
           if (id != fstore::pit::kNoKey && id == e->key_values.size()) {  // a new key: keep it for index probes
             auto* a = TupleDescAttr(SPI_tuptable->tupdesc, e->entity_att - 1);
             MemoryContext batch = MemoryContextSwitchTo(engine);
-            e->key_values.push_back(datumCopy(k, a->attbyval, a->attlen));
+            push_back_prefaulted(e->key_values, datumCopy(k, a->attbyval, a->attlen));
             MemoryContextSwitchTo(batch);
           }
-          e->key_ids.push_back(id);
+          push_back_prefaulted(e->key_ids, id);
         }
         tuplestore_puttuple(rows.store, tuple);
       }

@@ -165,6 +165,7 @@ namespace {
 std::vector<int64_t> ttl_lower_bounds(const ViewPlan& v, const EntityRows& rows) {
   std::vector<int64_t> bounds;
   if (!v.ttl) return bounds;
+  reserve_prefaulted(bounds, rows.count);
   bounds.resize(rows.count, 0);
   for (size_t i = 0; i < rows.count; ++i)
     if (!rows.time_null[i]) bounds[i] = fstore::add_interval_utc(rows.times[i], *v.ttl, -1);
@@ -241,8 +242,7 @@ ViewMatch match_view(const ViewPlan& v, EntityPlan& e, const EntityRows& rows, S
   if (capture)
     pg_guard([&] {
       Size cells = Max(e.timeline->size() * width, (Size)1);
-      match.captured_values = static_cast<Datum*>(MemoryContextAllocHuge(engine, cells * sizeof(Datum)));
-      match.captured_nulls = static_cast<bool*>(MemoryContextAllocHuge(engine, cells * sizeof(bool)));
+      alloc_cells(engine, cells, match.captured_values, match.captured_nulls);
     });
   // Each source's path first, before parallel mode begins. Sequential sources that are not temporary
   // (workers cannot see the leader's temporary buffers) are read in parallel when they are big.

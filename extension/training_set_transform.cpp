@@ -158,8 +158,7 @@ void apply_transforms(TransformPlan& plan, const std::string& entity_rows, size_
   out.width = out_features.size();
   pg_guard([&] {
     Size cells = Max(rows * out.width, (Size)1);
-    out.values = static_cast<Datum*>(MemoryContextAllocHuge(engine, cells * sizeof(Datum)));
-    out.nulls = static_cast<bool*>(MemoryContextAllocHuge(engine, cells * sizeof(bool)));
+    alloc_cells(engine, cells, out.values, out.nulls);
   });
   std::vector<transform::Cell> cells(64);
   for (size_t r = 0; r < rows; ++r) {

@@ -6,6 +6,7 @@
 
 #include "names.hpp"
 #include "pit_join.hpp"
+#include "prefault.hpp"
 #include "semver.hpp"
 #include "time_rule.hpp"
 
@@ -51,6 +52,24 @@ TEST(SemVer, ParsesAndBumps) {
 }
 
 // One dictionary holds the keys of one entity: integers or strings, never both.
+// prefault() only makes memory resident: contents stay as they were, at any alignment and size.
+TEST(Prefault, KeepsContentsAndGrowsVectors) {
+  std::vector<uint64_t> v(3u << 20);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = i * 7 + 1;
+  fstore::prefault(reinterpret_cast<char*>(v.data()) + 3, v.size() * sizeof(uint64_t) - 5);
+  fstore::prefault(v.data(), 100);  // below the threshold: nothing happens
+  fstore::prefault(nullptr, 1u << 30);
+  for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(v[i], i * 7 + 1) << i;
+  std::vector<uint32_t> grown;
+  for (uint32_t i = 0; i < (3u << 20); ++i) fstore::push_back_prefaulted(grown, i ^ 0x5a5a5a5au);
+  ASSERT_EQ(grown.size(), 3u << 20);
+  for (uint32_t i = 0; i < grown.size(); ++i) ASSERT_EQ(grown[i], i ^ 0x5a5a5a5au) << i;
+  std::vector<int64_t> reserved;
+  fstore::reserve_prefaulted(reserved, 1u << 20);
+  EXPECT_GE(reserved.capacity(), 1u << 20);
+  EXPECT_TRUE(reserved.empty());
+}
+
 TEST(KeyDictionary, InternsIntegers) {
   fstore::pit::KeyDictionary dict;
   EXPECT_EQ(dict.intern(int64_t{42}), 0u);
