@@ -55,7 +55,27 @@ void KeyDictionary::grow() {
 uint32_t KeyDictionary::intern(int64_t key) {
   uint32_t id = find(key);
   if (id != kNoKey) return id;
+  dense_.clear();
   return insert(static_cast<uint64_t>(key), mix(static_cast<uint64_t>(key)));
+}
+
+void KeyDictionary::freeze() {
+  dense_.clear();
+  if (strings_mode_ || count_ == 0) return;
+  int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+  for (const Slot& s : slots_)
+    if (s.id != kNoKey) {
+      lo = std::min(lo, static_cast<int64_t>(s.tag));
+      hi = std::max(hi, static_cast<int64_t>(s.tag));
+    }
+  // At most 4 table entries per key (16 bytes, as much as one hash slot) and 64M entries in all.
+  uint64_t span = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);  // the range's size - 1
+  if (span >= std::max<uint64_t>(uint64_t{4} * count_, 4096) || span >= (uint64_t{1} << 26)) return;
+  reserve_prefaulted(dense_, span + 1);
+  dense_.assign(span + 1, kNoKey);
+  for (const Slot& s : slots_)
+    if (s.id != kNoKey) dense_[static_cast<uint64_t>(s.tag) - static_cast<uint64_t>(lo)] = s.id;
+  dense_min_ = lo;
 }
 
 uint32_t KeyDictionary::intern(std::string_view key) {
@@ -68,6 +88,10 @@ uint32_t KeyDictionary::intern(std::string_view key) {
 }
 
 uint32_t KeyDictionary::find(int64_t key) const {
+  if (!dense_.empty()) {
+    uint64_t at = static_cast<uint64_t>(key) - static_cast<uint64_t>(dense_min_);
+    return at < dense_.size() ? dense_[at] : kNoKey;
+  }
   for (size_t i = home(mix(static_cast<uint64_t>(key)));; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
     if (s.id == kNoKey) return kNoKey;
@@ -85,6 +109,11 @@ uint32_t KeyDictionary::find(std::string_view key) const {
 }
 
 void KeyDictionary::prefetch(int64_t key) const {
+  if (!dense_.empty()) {
+    uint64_t at = static_cast<uint64_t>(key) - static_cast<uint64_t>(dense_min_);
+    if (at < dense_.size()) __builtin_prefetch(&dense_[at]);
+    return;
+  }
   __builtin_prefetch(&slots_[home(mix(static_cast<uint64_t>(key)))]);
 }
 

@@ -42,6 +42,10 @@ class KeyDictionary {
   uint32_t find(std::string_view key) const;  // kNoKey when absent
   void prefetch(int64_t key) const;           // hint: find(key) comes soon
   uint32_t size() const { return count_; }
+  // Called once every key is in: integer keys that span a small range (ids, counters) then get a
+  // direct table, key - min -> id, which fits in cache where the hash table does not. A later
+  // intern() drops it again.
+  void freeze();
  private:
   struct Slot {
     uint64_t tag;  // the integer key itself, or the hash of a string key
@@ -55,6 +59,8 @@ class KeyDictionary {
   uint32_t count_ = 0;
   std::deque<std::string> strings_;  // string keys by id (stable storage)
   bool strings_mode_ = false;
+  std::vector<uint32_t> dense_;      // after freeze(): id of key dense_min_ + i, or kNoKey; empty: none
+  int64_t dense_min_ = 0;
 };
 
 // The version of a feature row that the rule compares.

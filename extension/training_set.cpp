@@ -303,7 +303,10 @@ FSTORE_FUNCTION(fstore_create_training_set) {
   timer.report("planning (registry, references, transforms)");
   EntityRows rows = read_entity_rows(entity_rows_query(*entity_rows), entities, features, engine);
   timer.report("reading entity rows");
-  for (auto& e : entities) e->timeline = std::make_unique<fstore::pit::EntityTimeline>(e->key_ids, rows.times, e->dict.size());
+  for (auto& e : entities) {
+    e->dict.freeze();  // every key is in: dense integer keys get a direct table
+    e->timeline = std::make_unique<fstore::pit::EntityTimeline>(e->key_ids, rows.times, e->dict.size());
+  }
   timer.report("sorting entity rows");
 
   double memory_left = check_memory(rows.count, views, features.size());

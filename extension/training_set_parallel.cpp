@@ -145,6 +145,7 @@ void worker_main(void* arg) {
       e.dict.intern(bytes);
     }
   }
+  e.dict.freeze();
   std::vector<int64_t> sorted_times;
   reserve_prefaulted(sorted_times, h->positions);
   sorted_times.assign(times, times + h->positions);

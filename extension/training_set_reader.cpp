@@ -58,13 +58,20 @@ void SourceReader::flush() {
   pit::ViewMatcher& matcher = *match_.matcher;
   if (resolve_in_matcher_) matcher.offer_batch(e_.dict, raw_keys_, versions_, batched_, placed_);
   else matcher.offer_batch(key_ids_, versions_, batched_, placed_);
-  if (capture_)
+  if (capture_) {
+    // The places are random in arrays of millions of cells: ask for all of them before writing.
+    for (size_t i = 0; i < batched_; ++i)
+      if (placed_[i] != pit::kNoPosition) {
+        __builtin_prefetch(&match_.captured_values[placed_[i] * width_], 1);
+        __builtin_prefetch(&match_.captured_nulls[placed_[i] * width_], 1);
+      }
     for (size_t i = 0; i < batched_; ++i)
       if (placed_[i] != pit::kNoPosition)
         for (size_t j = 0; j < width_; ++j) {
           match_.captured_values[placed_[i] * width_ + j] = batch_values_[i * width_ + j];
           match_.captured_nulls[placed_[i] * width_ + j] = batch_nulls_[i * width_ + j];
         }
+  }
   batched_ = 0;
 }
 

@@ -2,6 +2,7 @@
 // point-in-time matcher (checked against a brute-force rule on random data).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "names.hpp"
@@ -81,6 +82,38 @@ TEST(KeyDictionary, InternsIntegers) {
   EXPECT_EQ(dict.find(int64_t{-7}), 1u);
   EXPECT_EQ(dict.find(int64_t{7919 * 99999}), dict.size() - 1);
   EXPECT_EQ(dict.find(int64_t{8}), fstore::pit::kNoKey);
+}
+
+// freeze() changes how integer keys are found, never what is found: dense ranges (with gaps,
+// negative and extreme values at the edges), sparse keys (no table), and intern() afterwards.
+TEST(KeyDictionary, FrozenLookupsAnswerAsBefore) {
+  std::mt19937_64 rng(17);
+  for (int64_t base : {int64_t{0}, int64_t{-50000}, std::numeric_limits<int64_t>::max() - 200000,
+                       std::numeric_limits<int64_t>::min()}) {
+    fstore::pit::KeyDictionary dict;
+    std::vector<int64_t> keys;
+    for (int i = 0; i < 60000; ++i) keys.push_back(base + static_cast<int64_t>(rng() % 100000));
+    for (int64_t k : keys) dict.intern(k);
+    std::vector<int64_t> probes = keys;
+    for (int i = 0; i < 20000; ++i)  // around the range, wrapping at the ends of int64
+      probes.push_back(static_cast<int64_t>(static_cast<uint64_t>(base) + rng() % 300000 - 100000));
+    probes.push_back(std::numeric_limits<int64_t>::min());
+    probes.push_back(std::numeric_limits<int64_t>::max());
+    std::vector<uint32_t> before;
+    for (int64_t k : probes) before.push_back(dict.find(k));
+    dict.freeze();
+    for (size_t i = 0; i < probes.size(); ++i) ASSERT_EQ(dict.find(probes[i]), before[i]) << base << " " << probes[i];
+    int64_t fresh = base == std::numeric_limits<int64_t>::min() ? base + 500000 : base - 1;
+    uint32_t id = dict.intern(fresh);
+    EXPECT_EQ(id, dict.size() - 1);
+    EXPECT_EQ(dict.find(fresh), id);
+    EXPECT_EQ(dict.find(keys[0]), before[0]);
+  }
+  fstore::pit::KeyDictionary sparse;
+  for (int64_t i = 0; i < 1000; ++i) sparse.intern(i * 1000003);
+  sparse.freeze();
+  EXPECT_EQ(sparse.find(int64_t{999 * 1000003}), 999u);
+  EXPECT_EQ(sparse.find(int64_t{5}), fstore::pit::kNoKey);
 }
 
 TEST(KeyDictionary, InternsStrings) {
