@@ -97,15 +97,19 @@ if want integration; then
   echo "== integration tests ($shards shards)"
   pids=()
   for ((i = 0; i < shards; i++)); do
-    GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i "$FSTORE_BUILD_DIR/fstore_integration_tests" \
+    # Line-buffered, so a shard that dies (a signal, a crash at exit) loses none of its output.
+    GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i stdbuf -oL -eL "$FSTORE_BUILD_DIR/fstore_integration_tests" \
         --gtest_brief=1 >"$WORK/integration-$i.out" 2>&1 &
     pids+=($!)
   done
-  rc=0
-  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  rc=0; statuses=()
+  for p in "${pids[@]}"; do wait "$p"; s=$?; statuses+=("$s"); [ "$s" = 0 ] || rc=1; done
   passed=0; failed=0
   for ((i = 0; i < shards; i++)); do
-    echo "-- shard $i"; tail -40 "$WORK/integration-$i.out"
+    echo "-- shard $i (exit status ${statuses[$i]})"
+    # Every failure with what led to it, wherever it is in the output, then the end of the output.
+    grep -n -B 30 -A 10 -E '^\[  FAILED  \] [A-Za-z]|: Failure$' "$WORK/integration-$i.out" | head -400
+    tail -40 "$WORK/integration-$i.out"
     n=$(grep -oE '^\[  PASSED  \] [0-9]+' "$WORK/integration-$i.out" | grep -oE '[0-9]+$'); passed=$((passed + ${n:-0}))
     n=$(grep -oE '^\[  FAILED  \] [0-9]+ tests?, listed' "$WORK/integration-$i.out" | grep -oE '[0-9]+'); failed=$((failed + ${n:-0}))
     grep -q '^\[  PASSED  \]' "$WORK/integration-$i.out" || grep -q '^\[  FAILED  \]' "$WORK/integration-$i.out" || rc=1
