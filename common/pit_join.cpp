@@ -39,8 +39,7 @@ uint32_t KeyDictionary::insert(uint64_t tag, uint64_t hash) {
 // Doubles the table and re-inserts every key (ids do not change).
 void KeyDictionary::grow() {
   std::vector<Slot> old;
-  reserve_prefaulted(old, slots_.size() * 2);
-  old.assign(slots_.size() * 2, Slot{0, kNoKey});
+  assign_prefaulted(old, slots_.size() * 2, Slot{0, kNoKey});
   old.swap(slots_);
   mask_ = slots_.size() - 1;
   for (const Slot& s : old) {
@@ -71,8 +70,7 @@ void KeyDictionary::freeze() {
   // At most 4 table entries per key (16 bytes, as much as one hash slot) and 64M entries in all.
   uint64_t span = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);  // the range's size - 1
   if (span >= std::max<uint64_t>(uint64_t{4} * count_, 4096) || span >= (uint64_t{1} << 26)) return;
-  reserve_prefaulted(dense_, span + 1);
-  dense_.assign(span + 1, kNoKey);
+  assign_prefaulted(dense_, span + 1, kNoKey);
   for (const Slot& s : slots_)
     if (s.id != kNoKey) dense_[static_cast<uint64_t>(s.tag) - static_cast<uint64_t>(lo)] = s.id;
   dense_min_ = lo;
@@ -87,10 +85,16 @@ uint32_t KeyDictionary::intern(std::string_view key) {
   return insert(hash, hash);
 }
 
+// The direct table's entry for `key`, or nullptr when the key is outside its range.
+const uint32_t* KeyDictionary::dense_entry(int64_t key) const {
+  uint64_t at = static_cast<uint64_t>(key) - static_cast<uint64_t>(dense_min_);
+  return at < dense_.size() ? &dense_[at] : nullptr;
+}
+
 uint32_t KeyDictionary::find(int64_t key) const {
   if (!dense_.empty()) {
-    uint64_t at = static_cast<uint64_t>(key) - static_cast<uint64_t>(dense_min_);
-    return at < dense_.size() ? dense_[at] : kNoKey;
+    const uint32_t* entry = dense_entry(key);
+    return entry ? *entry : kNoKey;
   }
   for (size_t i = home(mix(static_cast<uint64_t>(key)));; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
@@ -110,8 +114,7 @@ uint32_t KeyDictionary::find(std::string_view key) const {
 
 void KeyDictionary::prefetch(int64_t key) const {
   if (!dense_.empty()) {
-    uint64_t at = static_cast<uint64_t>(key) - static_cast<uint64_t>(dense_min_);
-    if (at < dense_.size()) __builtin_prefetch(&dense_[at]);
+    if (const uint32_t* entry = dense_entry(key)) __builtin_prefetch(entry);
     return;
   }
   __builtin_prefetch(&slots_[home(mix(static_cast<uint64_t>(key)))]);
@@ -124,16 +127,14 @@ EntityTimeline::EntityTimeline(const std::vector<uint32_t>& key_ids, const std::
   for (uint32_t key : key_ids)
     if (key != kNoKey) ++offsets_[key + 1];
   std::partial_sum(offsets_.begin(), offsets_.end(), offsets_.begin());
-  reserve_prefaulted(order_, offsets_[key_count]);
-  order_.resize(offsets_[key_count]);
+  assign_prefaulted(order_, offsets_[key_count], 0);
   std::vector<uint32_t> fill(offsets_.begin(), offsets_.end() - 1);
   for (uint32_t row = 0; row < key_ids.size(); ++row)
     if (key_ids[row] != kNoKey) order_[fill[key_ids[row]]++] = row;
   for (uint32_t key = 0; key < key_count; ++key)
     std::stable_sort(order_.begin() + offsets_[key], order_.begin() + offsets_[key + 1],
                      [&](uint32_t a, uint32_t b) { return times[a] < times[b]; });
-  reserve_prefaulted(sorted_times_, order_.size());
-  sorted_times_.resize(order_.size());
+  assign_prefaulted(sorted_times_, order_.size(), 0);
   for (size_t pos = 0; pos < order_.size(); ++pos) sorted_times_[pos] = times[order_[pos]];
 }
 
@@ -199,8 +200,7 @@ void ViewMatcher::offer_batch(const KeyDictionary& dict, const int64_t* keys, co
 
 std::vector<uint32_t> ViewMatcher::winners(size_t input_rows, const std::vector<int64_t>& lower_bounds) const {
   std::vector<uint32_t> result;
-  reserve_prefaulted(result, input_rows);
-  result.assign(input_rows, kNoPosition);
+  assign_prefaulted(result, input_rows, kNoPosition);
   for (uint32_t key = 0; key < timeline_.key_count(); ++key) {
     uint32_t best = kNoPosition;
     for (size_t pos = timeline_.begin_of(key); pos < timeline_.end_of(key); ++pos) {

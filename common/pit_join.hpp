@@ -54,6 +54,7 @@ class KeyDictionary {
   size_t home(uint64_t hash) const { return hash & mask_; }
   uint32_t insert(uint64_t tag, uint64_t hash);
   void grow();
+  const uint32_t* dense_entry(int64_t key) const;
   std::vector<Slot> slots_;
   uint64_t mask_;
   uint32_t count_ = 0;

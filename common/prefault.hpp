@@ -30,6 +30,13 @@ void reserve_prefaulted(Vector& v, size_t n) {
   prefault(v.data(), v.capacity() * sizeof(typename Vector::value_type));
 }
 
+// v.assign(n, value), into prefaulted storage.
+template <class Vector>
+void assign_prefaulted(Vector& v, size_t n, const typename Vector::value_type& value) {
+  reserve_prefaulted(v, n);
+  v.assign(n, value);
+}
+
 // v.push_back(x) for a vector that grows to millions of entries: each doubling of its storage is
 // prefaulted.
 template <class Vector, class T>

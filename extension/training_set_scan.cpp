@@ -165,8 +165,7 @@ namespace {
 std::vector<int64_t> ttl_lower_bounds(const ViewPlan& v, const EntityRows& rows) {
   std::vector<int64_t> bounds;
   if (!v.ttl) return bounds;
-  reserve_prefaulted(bounds, rows.count);
-  bounds.resize(rows.count, 0);
+  assign_prefaulted(bounds, rows.count, 0);
   for (size_t i = 0; i < rows.count; ++i)
     if (!rows.time_null[i]) bounds[i] = fstore::add_interval_utc(rows.times[i], *v.ttl, -1);
   return bounds;
