@@ -42,7 +42,7 @@ build-ext:
 
 build-server:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DFSTORE_SANITIZE=$(SANITIZE) >/dev/null
-	cmake --build $(BUILD_DIR) -j$(JOBS)
+	cmake --build $(BUILD_DIR) -j$(JOBS) $(if $(TARGETS),--target $(TARGETS))
 
 # The web UI: npm ci (exactly ui/package-lock.json, no install scripts) when the lock file
 # changed, then esbuild bundles ui/src into $(BUILD_DIR)/ui, which fstore-server serves at /ui/.
@@ -53,9 +53,10 @@ ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
 build-ui: ui/node_modules/.package-lock.json
 	node ui/build.mjs $(UI_OUT)
 
-# The server and the C++ tests again, with address and undefined-behaviour sanitizers.
+# The server, the unit tests and the HTTP integration tests again, with address and
+# undefined-behaviour sanitizers: only what the sanitizer pass runs.
 build-asan:
-	$(MAKE) build-server BUILD_DIR=build-asan SANITIZE=ON
+	$(MAKE) build-server BUILD_DIR=build-asan SANITIZE=ON TARGETS="fstore-server fstore_unit_tests fstore_http_tests"
 
 # install: for packagers. fstore and fstore-server into $(DESTDIR)$(PREFIX)/bin, the extension into
 # $(DESTDIR) + the directories pg_config names (no sudo: run it as the user that may write there).
