@@ -96,16 +96,20 @@ size_t SyncWorker::Impl::sync_keys(pqxx::transaction_base& tx, const ViewInfo& v
   return keys.size();
 }
 
-// Many keys of one view (a big COPY): one ordered pass over the view's winners, in keyset pages,
-// beats thousands of index probes. Writes the winners of `keys`, DELs the keys that have none.
+// Many keys of one view (a big COPY): one ordered pass over the view's winners beats thousands of
+// index probes. Writes the winners of `keys`, DELs the keys that have none. The pass is one cursor,
+// fetched chunk_keys rows at a time, not keyset pages: a page query is planned afresh each time,
+// and on a table just bulk-loaded (no statistics yet) each page sorted the whole table again
+// (1M keys: 0.55 s a page, 100 pages; the cursor sorts once, 2.6 s in all).
 size_t SyncWorker::Impl::sync_many_keys(pqxx::transaction_base& tx, const ViewInfo& v,
                                         std::unordered_set<std::string>& keys, int64_t seq, int64_t now_us) {
   DrainGuard guard{writer};
   const size_t total = keys.size();
-  std::optional<std::string> after;
+  // The caller's savepoint closes the cursor if anything below throws.
+  tx.exec("DECLARE fstore_sync_winners NO SCROLL CURSOR FOR " + v.select_sql + v.order_sql);
+  const std::string fetch = "FETCH " + std::to_string(options.chunk_keys) + " FROM fstore_sync_winners";
   while (true) {
-    pqxx::result r = after ? tx.exec_params(v.page_sql(true), options.chunk_keys, *after)
-                           : tx.exec_params(v.page_sql(false), options.chunk_keys);
+    pqxx::result r = tx.exec(fetch);
     if (r.empty()) break;
     std::vector<Command> cmds;
     const int64_t wall = unix_ms();
@@ -117,8 +121,8 @@ size_t SyncWorker::Impl::sync_many_keys(pqxx::transaction_base& tx, const ViewIn
     }
     if (!cmds.empty()) submit_write(std::move(cmds), seq);
     if (r.size() < static_cast<size_t>(options.chunk_keys)) break;
-    after = r[r.size() - 1][0].as<std::string>();
   }
+  tx.exec("CLOSE fstore_sync_winners");
   std::vector<Command> dels;
   for (const auto& k : keys) {
     dels.push_back({"DEL", entity_redis_key(v.name, k)});
